@@ -1,0 +1,297 @@
+"""Datasets: one registry from config names to generators, and one split/standardize path.
+
+Every generator returns NumPy arrays ``(X, y)`` (or a dict with ``X_test``/``y_test``
+too) drawn from ``np.random.default_rng(dataset.seed)``; ``load`` infers the task,
+splits, standardizes with training statistics only, and moves tensors to the device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .settings import ConfigError, DatasetSettings, choose
+
+TASKS = ("binary", "multiclass", "regression")
+
+
+@dataclass
+class Dataset:
+    """Train/val/test tensors on one device, with the task they pose.
+
+    ``y`` is float (N, 1) for binary, long (N,) for multiclass, float (N, out) for
+    regression. ``val``/``test`` tensors are None when the split is empty.
+    """
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor
+    X_val: torch.Tensor | None
+    y_val: torch.Tensor | None
+    X_test: torch.Tensor | None
+    y_test: torch.Tensor | None
+    task: str  #: binary | multiclass | regression
+    n_classes: int  #: 0 for regression
+    in_dim: int
+    target_dim: int  #: columns of y for regression, 1 otherwise
+
+    def to(self, device) -> Dataset:
+        fields = {
+            k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()
+        }
+        return Dataset(**fields)
+
+
+# ---------------------------------------------------------------- generators (the seeds)
+
+
+def _required(d: DatasetSettings, key: str) -> int:
+    value = getattr(d, key)
+    if value is None:
+        raise ConfigError(f"dataset={d.name} needs dataset.{key} (a positive integer), got null.")
+    return value
+
+
+def diag_flip(d: DatasetSettings, rng):
+    """Seed 000: all 16 binary 2x2 images; the target is the transpose [a,b,c,d] -> [a,c,b,d]."""
+    X = np.array(
+        [[i, j, k, l] for i in (0, 1) for j in (0, 1) for k in (0, 1) for l in (0, 1)], float
+    )
+    return X, X[:, [0, 2, 1, 3]].copy()
+
+
+def xor(d: DatasetSettings, rng):
+    """Seed 001: the four XOR corners (n_samples repeats them, noise jitters the inputs)."""
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    y = np.array([0, 1, 1, 0])
+    reps = max(1, (d.n_samples or 4) // 4)
+    X, y = np.tile(X, (reps, 1)), np.tile(y, reps)
+    return X + d.noise * rng.standard_normal(X.shape), y
+
+
+def two_moons(d: DatasetSettings, rng):
+    """Seed 002's generator (not scikit-learn's): overlapping moons, class 0 on top."""
+    n = _required(d, "n_samples") // 2
+    t = np.linspace(0, np.pi, n)
+    top = np.c_[np.cos(t), np.sin(t)]
+    bottom = np.c_[np.cos(t) + 0.5, -np.sin(t) + 0.5]
+    X = np.vstack([top, bottom]) + d.noise * rng.standard_normal((2 * n, 2))
+    y = np.r_[np.zeros(n, int), np.ones(n, int)]
+    perm = rng.permutation(2 * n)
+    return X[perm], y[perm]
+
+
+def circles(d: DatasetSettings, rng):
+    """Seed 004's ring-versus-centre set: class 0 on a radius-2 ring, class 1 ~ N(0, 0.5^2)."""
+    n = _required(d, "n_samples") // 2
+    theta = rng.uniform(0, 2 * np.pi, n)
+    ring = 2 * np.c_[np.cos(theta), np.sin(theta)] + d.noise * rng.standard_normal((n, 2))
+    centre = 0.5 * rng.standard_normal((n, 2))
+    return np.vstack([ring, centre]), np.r_[np.zeros(n, int), np.ones(n, int)]
+
+
+def spiral(d: DatasetSettings, rng):
+    """CS231n's 3-arm spiral: radius 0..1, angle 4j..4(j+1) plus N(0, noise^2) per arm."""
+    arms, n = 3, _required(d, "n_samples") // 3
+    X, y = [], []
+    for j in range(arms):
+        r = np.linspace(0.0, 1.0, n)
+        t = np.linspace(4 * j, 4 * (j + 1), n) + d.noise * rng.standard_normal(n)
+        X.append(np.c_[r * np.sin(t), r * np.cos(t)])
+        y.append(np.full(n, j))
+    return np.vstack(X), np.concatenate(y)
+
+
+def sine(d: DatasetSettings, rng):
+    """Seed 004's universal-approximation target: sin(x) on [-pi, pi]."""
+    x = np.linspace(-np.pi, np.pi, _required(d, "n_samples"))
+    return x[:, None], (np.sin(x) + d.noise * rng.standard_normal(x.shape))[:, None]
+
+
+def sawtooth(d: DatasetSettings, rng):
+    """Telgarsky's sawtooth: the tent map on [0, 1] composed k times (2**k linear pieces)."""
+    x = np.linspace(0.0, 1.0, _required(d, "n_samples"))
+    y = x.copy()
+    for _ in range(_required(d, "k")):
+        y = np.where(y <= 0.5, 2 * y, 2 - 2 * y)
+    return x[:, None], (y + d.noise * rng.standard_normal(x.shape))[:, None]
+
+
+def tabular(d: DatasetSettings, rng):
+    """Seed 001: X ~ N(0, 1), y = (x0 + x1*x2 > 0) — an interaction no linear model sees."""
+    X = rng.standard_normal((_required(d, "n_samples"), _required(d, "n_features")))
+    return X, (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int)
+
+
+def sign4(d: DatasetSettings, rng):
+    """Seed 001's 4-class rule: y = 2*(x0 > 0) + (x1*x2 > 0)."""
+    X = rng.standard_normal((_required(d, "n_samples"), _required(d, "n_features")))
+    return X, 2 * (X[:, 0] > 0).astype(int) + (X[:, 1] * X[:, 2] > 0).astype(int)
+
+
+def _sklearn(loader_name: str):
+    def load_bundled(d: DatasetSettings, rng):
+        try:
+            import sklearn.datasets
+        except ImportError:
+            raise ConfigError(
+                f"dataset={loader_name} needs scikit-learn: pip install 'mlplab[sklearn]'."
+            ) from None
+        bunch = getattr(sklearn.datasets, f"load_{loader_name}")()
+        return bunch.data.astype(float), bunch.target
+
+    load_bundled.__doc__ = f"scikit-learn's bundled {loader_name} set (offline)."
+    return load_bundled
+
+
+def from_file(d: DatasetSettings, rng):
+    """A user's table: CSV or Parquet with a target column, or NPZ with X, y (X_test, y_test)."""
+    path = Path(d.path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"dataset.path={d.path!r}: no such file.")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            missing = {"X", "y"} - set(z.files)
+            if missing:
+                raise ConfigError(
+                    f"dataset.path={d.path!r}: the .npz needs arrays X and y; it has {sorted(z.files)}."
+                )
+            arrays = {k: z[k] for k in ("X", "y", "X_test", "y_test") if k in z.files}
+        return arrays
+    if suffix not in (".csv", ".parquet"):
+        raise ConfigError(
+            f"dataset.path={d.path!r}: unknown file type {suffix!r}. Choose one of: .csv, .npz, .parquet."
+        )
+    import pandas as pd
+
+    if suffix == ".csv":
+        frame = pd.read_csv(path)
+    else:
+        try:
+            frame = pd.read_parquet(path)
+        except ImportError:
+            raise ConfigError(
+                "Reading .parquet needs pyarrow: pip install 'mlplab[parquet]'."
+            ) from None
+    if not d.target:
+        raise ConfigError(
+            f"dataset=file with a table needs dataset.target=COLUMN. Columns: {', '.join(map(str, frame.columns))}."
+        )
+    choose("dataset.target", d.target, [str(c) for c in frame.columns])
+    if frame.empty:
+        raise ConfigError(f"dataset.path={d.path!r}: the dataset is empty (0 samples).")
+    features = frame.drop(columns=[d.target])
+    bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if bad:
+        raise ConfigError(
+            f"dataset.path={d.path!r}: feature columns must be numeric; not numeric: {', '.join(map(str, bad))}."
+        )
+    return features.to_numpy(float), frame[d.target].to_numpy()
+
+
+DATASETS = {
+    "two_moons": two_moons,
+    "xor": xor,
+    "diag_flip": diag_flip,
+    "circles": circles,
+    "spiral": spiral,
+    "sine": sine,
+    "sawtooth": sawtooth,
+    "tabular": tabular,
+    "sign4": sign4,
+    "digits": _sklearn("digits"),
+    "iris": _sklearn("iris"),
+    "wine": _sklearn("wine"),
+    "breast_cancer": _sklearn("breast_cancer"),
+    "diabetes": _sklearn("diabetes"),
+    "file": from_file,
+}
+
+
+# ---------------------------------------------------------------- task, split, tensors
+
+
+def infer_task(y: np.ndarray) -> tuple[str, np.ndarray, int]:
+    """Classify the target: (task, y encoded, n_classes). Floats with fractions are regression."""
+    if y.ndim == 2 and y.shape[1] > 1:
+        return "regression", y.astype(np.float32), 0
+    y = y.reshape(-1)
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ConfigError("The target contains NaN or infinite values.")
+    integral = y.dtype.kind in "iub" or (
+        y.dtype.kind == "f" and np.all(y == np.round(y)) and len(np.unique(y)) <= 50
+    )
+    if y.dtype.kind in "OUS" or integral:
+        classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ConfigError(f"The target has a single class ({classes[0]!r}); nothing to learn.")
+        return ("binary" if len(classes) == 2 else "multiclass"), codes, len(classes)
+    return "regression", y.astype(np.float32)[:, None], 0
+
+
+def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
+    """Generate or read the named dataset, split it, and return tensors on ``device``."""
+    rng = np.random.default_rng(d.seed)
+    out = DATASETS[choose("dataset", d.name, DATASETS)](d, rng)
+    arrays = out if isinstance(out, dict) else {"X": out[0], "y": out[1]}
+    X = np.asarray(arrays["X"], dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if len(X) == 0:
+        raise ConfigError(f"dataset={d.name}: the dataset is empty (0 samples).")
+    if not np.all(np.isfinite(X)):
+        raise ConfigError(f"dataset={d.name}: the features contain NaN or infinite values.")
+    y_all = np.asarray(arrays["y"])
+    has_test = "X_test" in arrays
+    if has_test:
+        y_all = np.concatenate([y_all, np.asarray(arrays["y_test"])])
+    task, codes, n_classes = infer_task(y_all)
+    n = len(X)
+    if len(codes) != n + (len(arrays["X_test"]) if has_test else 0):
+        raise ConfigError(f"dataset={d.name}: X has {n} rows but y has {len(arrays['y'])}.")
+    y, y_test = codes[:n], codes[n:]
+
+    perm = rng.permutation(n)
+    n_test = 0 if has_test else int(round(d.test_fraction * n))
+    n_val = int(round(d.val_fraction * n))
+    if n - n_val - n_test < 1:
+        raise ConfigError(
+            f"dataset={d.name}: {n} samples leave none to train on after the val/test split."
+        )
+    test_idx, val_idx, train_idx = (
+        perm[:n_test],
+        perm[n_test : n_test + n_val],
+        perm[n_test + n_val :],
+    )
+    X_test = (
+        np.asarray(arrays["X_test"], float).reshape(-1, X.shape[1]) if has_test else X[test_idx]
+    )
+    if not has_test:
+        y_test = y[test_idx]
+
+    Xs = {"train": X[train_idx], "val": X[val_idx], "test": X_test}
+    if d.standardize:
+        mean = Xs["train"].mean(axis=0)
+        std = Xs["train"].std(axis=0)
+        std[std == 0] = 1.0  # a constant column stays constant (zero) instead of NaN
+        Xs = {k: (v - mean) / std for k, v in Xs.items()}
+    ys = {"train": y[train_idx], "val": y[val_idx], "test": y_test}
+
+    def tensors(split):
+        if len(Xs[split]) == 0:
+            return None, None
+        Xt = torch.as_tensor(Xs[split], dtype=torch.float32, device=device)
+        yt = torch.as_tensor(ys[split], device=device)
+        yt = (
+            yt.float().reshape(-1, 1)
+            if task == "binary"
+            else (yt.long() if task == "multiclass" else yt.float())
+        )
+        return Xt, yt
+
+    (Xtr, ytr), (Xv, yv), (Xte, yte) = tensors("train"), tensors("val"), tensors("test")
+    target_dim = codes.shape[1] if task == "regression" else 1
+    return Dataset(Xtr, ytr, Xv, yv, Xte, yte, task, n_classes, X.shape[1], target_dim)

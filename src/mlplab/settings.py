@@ -1,0 +1,214 @@
+"""Typed run settings: the Hydra schema, the defaults, and the one validation pass.
+
+This module imports no torch, so a typo in a name fails in a fraction of a second,
+before any data is touched. The name tuples below are the keys of the registries in
+``data.py``, ``model.py`` and ``train.py``; ``tests/test_settings.py`` checks that the
+two never drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+DATASET_NAMES = (
+    "two_moons", "xor", "diag_flip", "circles", "spiral", "sine", "sawtooth", "tabular",
+    "sign4", "digits", "iris", "wine", "breast_cancer", "diabetes", "file",
+)  # fmt: skip
+ACTIVATION_NAMES = ("relu", "leaky_relu", "gelu", "tanh", "sigmoid", "silu", "identity")
+INIT_NAMES = (
+    "auto", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "normal",
+    "torch_default",
+)  # fmt: skip
+NORM_NAMES = ("none", "batch", "layer")
+LOSS_NAMES = ("auto", "mse", "bce", "cross_entropy")
+OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
+DEVICE_NAMES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A user mistake in the configuration: one line that names the key, value and choices."""
+
+
+def choose(key: str, value: str, choices) -> str:
+    """Return ``value`` if it is one of ``choices``; else raise the one-line error."""
+    if value not in choices:
+        raise ConfigError(f"Unknown {key} {value!r}. Choose one of: {', '.join(sorted(choices))}.")
+    return value
+
+
+# Values live in configs/*.yaml (the one source of defaults); these dataclasses give
+# their types and meaning. Fields with a default are optional knobs whose absence
+# means "not used" (no path, no momentum), never a second copy of a YAML value.
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """Which data, how much of it, and how it is split. Each ``dataset/*.yaml`` fills it."""
+
+    name: str  #: registry name in data.DATASETS
+    n_samples: int | None = None  #: samples to generate (None: the set's fixed size)
+    n_features: int | None = None  #: input features of the Gaussian tabular sets
+    noise: float = 0.0  #: std of Gaussian noise added by the generator
+    k: int | None = None  #: sawtooth: how many times the tent map is composed (2**k pieces)
+    val_fraction: float = 0.2  #: share held out for validation (0 = train on everything)
+    test_fraction: float = 0.0  #: share held out as a test split (files may bring their own)
+    standardize: bool = False  #: scale features with the train split's mean and std
+    seed: int = 42  #: fixes the data and the split, independent of the run's seed
+    path: str | None = None  #: dataset=file: a .csv, .parquet or .npz file
+    target: str | None = None  #: dataset=file with a table: the target column
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The architecture: ``[in_dim, *hidden, out_dim]`` and how its layers are built."""
+
+    hidden: list[int]  #: hidden widths, one per layer; [] = linear model
+    activation: str  #: one of ACTIVATION_NAMES
+    init: str  #: one of INIT_NAMES; auto = He for the ReLU family, Xavier otherwise
+    init_std: float  #: std of init=normal
+    dropout: float  #: dropout probability after each hidden activation
+    norm: str  #: none | batch | layer, before each hidden activation
+    residual: bool  #: pre-norm residual blocks of equal width (seed 003)
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """The optimizer and its hyper-parameters. Each ``optimizer/*.yaml`` fills it."""
+
+    name: str  #: one of OPTIMIZER_NAMES
+    lr: float  #: learning rate
+    weight_decay: float = 0.0  #: L2 penalty (decoupled for adamw)
+    momentum: float = 0.0  #: sgd and rmsprop only
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """How long and on what to train."""
+
+    epochs: int  #: passes over the training split; 0 evaluates the initial network
+    batch_size: int | None  #: minibatch size; null = full batch
+    device: str  #: auto | cpu | cuda
+    threads: int | None  #: torch intra-op threads; 1 is fastest for small models
+    progress: bool  #: a progress bar for runs longer than a few seconds
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything one training run needs; what the code receives instead of a DictConfig."""
+
+    seed: int  #: seeds init, shuffling and dropout (dataset.seed fixes the data)
+    loss: str  #: auto | mse | bce | cross_entropy
+    dataset: DatasetSettings
+    model: ModelSettings
+    optimizer: OptimizerSettings
+    trainer: TrainerSettings
+
+
+def keys_of(section: str) -> list[str]:
+    """The valid keys under ``section`` ("" for the top level, "model", ...), sorted."""
+    cls = RunSettings
+    for part in filter(None, section.split(".")):
+        cls = typing.get_type_hints(cls).get(part)
+        if not dataclasses.is_dataclass(cls):
+            return []
+    return sorted(f.name for f in dataclasses.fields(cls))
+
+
+def schema() -> DictConfig:
+    """The structured config Hydra merges YAML and overrides into (wrong types fail there)."""
+    cfg = OmegaConf.structured(RunSettings)
+    _unlock(cfg)  # frozen dataclasses make read-only nodes; Hydra must still merge into them
+    return cfg
+
+
+def _unlock(node) -> None:
+    OmegaConf.set_readonly(node, None)
+    if isinstance(node, DictConfig | ListConfig):
+        for key in node.keys() if isinstance(node, DictConfig) else range(len(node)):
+            _unlock(node._get_node(key))
+
+
+def from_config(cfg: DictConfig) -> RunSettings:
+    """Turn a composed config into validated RunSettings, or raise ConfigError."""
+    keys = [k for k in cfg if k != "hydra"]
+    plain = OmegaConf.masked_copy(cfg, keys) if "hydra" in cfg else cfg
+    merged = OmegaConf.merge(schema(), plain)
+    settings = OmegaConf.to_object(merged)
+    validate(settings)
+    return settings
+
+
+def validate(s: RunSettings) -> RunSettings:
+    """Check every name and number a user typed; raise ConfigError on the first bad one."""
+    d, m, o, t = s.dataset, s.model, s.optimizer, s.trainer
+    choose("dataset", d.name, DATASET_NAMES)
+    choose("model.activation", m.activation, ACTIVATION_NAMES)
+    choose("model.init", m.init, INIT_NAMES)
+    choose("model.norm", m.norm, NORM_NAMES)
+    choose("loss", s.loss, LOSS_NAMES)
+    choose("optimizer", o.name, OPTIMIZER_NAMES)
+    choose("trainer.device", t.device, DEVICE_NAMES)
+
+    for width in m.hidden:
+        if width <= 0:
+            raise ConfigError(
+                f"model.hidden={list(m.hidden)}: every width must be a positive integer, got {width}."
+            )
+    if m.residual and len(set(m.hidden)) > 1:
+        raise ConfigError(
+            f"model.residual=true needs equal widths, got model.hidden={list(m.hidden)}."
+        )
+    _check_range("model.dropout", m.dropout, 0.0, 1.0, hi_open=True)
+    _check_positive("model.init_std", m.init_std)
+    _check_positive("optimizer.lr", o.lr)
+    _check_range("optimizer.weight_decay", o.weight_decay, 0.0, math.inf)
+    _check_range("optimizer.momentum", o.momentum, 0.0, 1.0, hi_open=True)
+    if o.momentum and o.name not in ("sgd", "rmsprop"):
+        raise ConfigError(
+            f"optimizer.momentum={o.momentum} applies to sgd and rmsprop only, not {o.name!r}."
+        )
+    if t.epochs < 0:
+        raise ConfigError(f"trainer.epochs must be >= 0, got {t.epochs}.")
+    if t.batch_size is not None and t.batch_size <= 0:
+        raise ConfigError(
+            f"trainer.batch_size must be a positive integer or null (full batch), got {t.batch_size}."
+        )
+    if t.threads is not None and t.threads <= 0:
+        raise ConfigError(f"trainer.threads must be a positive integer or null, got {t.threads}.")
+    _check_range("dataset.val_fraction", d.val_fraction, 0.0, 1.0, hi_open=True)
+    _check_range("dataset.test_fraction", d.test_fraction, 0.0, 1.0, hi_open=True)
+    if d.val_fraction + d.test_fraction >= 1.0:
+        raise ConfigError(
+            f"dataset.val_fraction + dataset.test_fraction must be < 1 (nothing left to train on), "
+            f"got {d.val_fraction} + {d.test_fraction}."
+        )
+    _check_range("dataset.noise", d.noise, 0.0, math.inf)
+    if d.n_samples is not None and d.n_samples <= 0:
+        raise ConfigError(f"dataset.n_samples must be a positive integer, got {d.n_samples}.")
+    if d.n_features is not None and d.n_features <= 0:
+        raise ConfigError(f"dataset.n_features must be a positive integer, got {d.n_features}.")
+    if d.k is not None and d.k < 1:
+        raise ConfigError(f"dataset.k must be >= 1, got {d.k}.")
+    if d.name == "file" and not d.path:
+        raise ConfigError("dataset=file needs dataset.path=FILE (.csv, .parquet or .npz).")
+    if d.name == "file" and not Path(d.path).expanduser().is_file():
+        raise ConfigError(f"dataset.path={d.path!r}: no such file.")
+    return s
+
+
+def _check_positive(key: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{key} must be a positive number, got {value}.")
+
+
+def _check_range(key, value, lo, hi, hi_open=False) -> None:
+    ok = lo <= value < hi if hi_open else lo <= value <= hi
+    if not ok or math.isnan(value):
+        bracket = ")" if hi_open else "]"
+        raise ConfigError(f"{key} must be in [{lo}, {hi}{bracket}, got {value}.")

@@ -1,0 +1,165 @@
+"""The real entry point, end to end: run folders, repeatability, and the bad-input catalogue."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from conftest import make_settings, run_cli
+
+from mlplab.job import load_model, prepare
+from mlplab.train import evaluate
+
+FAST = ["trainer.epochs=15"]
+
+
+def run_dirs(root):
+    return sorted(p for p in (root / "outputs" / "runs").glob("*/*") if p.is_dir())
+
+
+def test_the_issue_command_leaves_tables_checkpoint_and_plots(tmp_path):
+    args = [
+        "dataset=two_moons",
+        "model.hidden=[16,16]",
+        "model.activation=gelu",
+        "optimizer=sgd",
+        "optimizer.lr=0.1",
+        *FAST,
+    ]
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (run,) = run_dirs(tmp_path)
+    assert "completed:" in proc.stdout and str(run.relative_to(tmp_path)) in proc.stdout
+    for name in (
+        "history.csv",
+        "result.json",
+        "model.safetensors",
+        "curves.png",
+        "boundary.png",
+        ".hydra/config.yaml",
+    ):
+        assert (run / name).is_file(), name
+    result = json.loads((run / "result.json").read_text())
+    for key in ("status", "params", "epochs_run", "train_seconds", "train_loss", "train_acc", "val_loss",
+                "val_acc", "best_val_acc", "best_epoch", "error"):  # fmt: skip
+        assert key in result, key
+    assert (
+        result["status"] == "completed" and result["params"] == 2 * 16 + 16 + 16 * 16 + 16 + 16 + 1
+    )
+    history = pd.read_csv(run / "history.csv")
+    assert list(history.columns) == [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "train_acc",
+        "val_acc",
+        "seconds",
+    ]
+    assert len(history) == 16 and history["epoch"].tolist() == list(range(16))
+    assert result["val_acc"] == history["val_acc"].iloc[-1]
+    assert result["best_val_acc"] == history["val_acc"].max()
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the checkpoint loads back (safetensors, no pickle) to the same predictions
+    s = make_settings(*args)
+    model = load_model(run, s)
+    data, _, loss = prepare(s)
+    val_loss, val_acc = evaluate(model, data.X_val, data.y_val, loss)
+    assert float(val_loss) == result["val_loss"] and float(val_acc) == result["val_acc"]
+
+
+def test_the_same_command_twice_gives_identical_histories(tmp_path):
+    args = ["dataset=spiral", "model.hidden=[8,8]", "model.dropout=0.1", *FAST]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    first, second = run_dirs(tmp_path)
+    assert first != second  # every run its own folder
+    a, b = pd.read_csv(first / "history.csv"), pd.read_csv(second / "history.csv")
+    # every metric bit for bit; only the wall-clock `seconds` column may differ
+    metrics = ["epoch", "train_loss", "val_loss", "train_acc", "val_acc"]
+    assert (first / "history.csv").read_text().count("\n") == 1 + 16
+    assert a[metrics].to_csv(index=False) == b[metrics].to_csv(index=False)
+
+
+def test_python_dash_m_and_epochs_zero_and_user_config_dir(tmp_path):
+    user_configs = tmp_path / "my_configs" / "dataset"
+    user_configs.mkdir(parents=True)
+    (user_configs / "tiny_moons.yaml").write_text(
+        "name: two_moons\nn_samples: 40\nnoise: 0.2\nval_fraction: 0.25\n"
+    )
+    proc = run_cli(
+        "--config-dir",
+        str(tmp_path / "my_configs"),
+        "dataset=tiny_moons",
+        "trainer.epochs=0",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (run,) = run_dirs(tmp_path)
+    result = json.loads((run / "result.json").read_text())
+    assert result["epochs_run"] == 0 and result["n_train"] == 30
+
+
+BAD = [
+    (
+        ["model.activation=rleu"],
+        "Unknown model.activation 'rleu'. Choose one of: gelu, identity, leaky_relu, relu",
+    ),
+    (["dataset=twomoons"], "Unknown dataset 'twomoons'. Choose one of: breast_cancer, circles"),
+    (["optimizer=adamm"], "Unknown optimizer 'adamm'. Choose one of: adam, adamw, rmsprop, sgd"),
+    (["model.hiden=[4]"], "Unknown key 'model.hiden'. Choose one of: activation, dropout, hidden"),
+    (["sed=3"], "Unknown key 'sed'. Choose one of: dataset, loss, model, optimizer, seed, trainer"),
+    (
+        ["trainer.epochs=ten"],
+        "trainer.epochs: Value 'ten' of type 'str' could not be converted to Integer",
+    ),
+    (
+        ["model.hidden=[16,0]"],
+        "model.hidden=[16, 0]: every width must be a positive integer, got 0",
+    ),
+    (["model.hidden=[4"], "Cannot parse override 'model.hidden=[4'"),
+    (["optimizer.lr=0"], "optimizer.lr must be a positive number, got 0"),
+    (["model.init=kaiming"], "Unknown model.init 'kaiming'. Choose one of: auto, he_normal"),
+    (["loss=hinge"], "Unknown loss 'hinge'. Choose one of: auto, bce, cross_entropy, mse"),
+    (
+        ["dataset=spiral", "loss=bce"],
+        "loss=bce does not fit a multiclass task (3 classes). Choose one of: auto, cross_entropy",
+    ),
+    (
+        ["dataset=sine", "loss=cross_entropy"],
+        "loss=cross_entropy does not fit a regression task (real-valued targets)",
+    ),
+    (["dataset=file"], "dataset=file needs dataset.path=FILE"),
+    (["dataset=file", "dataset.path=nope.csv"], "dataset.path='nope.csv': no such file"),
+    (
+        ["dataset=file", "dataset.path=data.csv", "dataset.target=lable"],
+        "Unknown dataset.target 'lable'. Choose one of: label, x0, x1",
+    ),
+    (["dataset=file", "dataset.path=nan.csv", "dataset.target=label"], "features contain NaN"),
+    (
+        ["dataset=file", "dataset.path=empty.csv", "dataset.target=label"],
+        "the dataset is empty (0 samples)",
+    ),
+]
+if not torch.cuda.is_available():
+    BAD.append(
+        (
+            ["trainer.device=cuda"],
+            "trainer.device=cuda but no CUDA device is available. Choose one of: auto, cpu",
+        )
+    )
+
+
+@pytest.mark.parametrize("overrides, message", BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_bad_input_gets_one_clear_line_and_leaves_nothing(tmp_path, overrides, message):
+    (tmp_path / "data.csv").write_text("x0,x1,label\n0.1,0.2,0\n0.3,0.1,1\n0.5,0.5,0\n")
+    (tmp_path / "nan.csv").write_text("x0,x1,label\n0.1,,0\n0.3,0.1,1\n")
+    (tmp_path / "empty.csv").write_text("x0,x1,label\n")
+    proc = run_cli(*overrides, *FAST, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"mlplab: error: {proc.stderr.strip().removeprefix('mlplab: error: ')}"
+    ]
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert run_dirs(tmp_path) == [] and not list(tmp_path.rglob("result.json"))

@@ -1,0 +1,239 @@
+"""Datasets: the seeds' generators checked against their defining rules, splits, files."""
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import make_settings
+
+from mlplab.data import DATASETS, load
+from mlplab.settings import ConfigError, DatasetSettings
+
+
+def dataset(*overrides):
+    return make_settings(*overrides).dataset
+
+
+@pytest.mark.parametrize(
+    "name, in_dim, task, n_classes, n_train, n_val",
+    [
+        ("two_moons", 2, "binary", 2, 240, 60),
+        ("xor", 2, "binary", 2, 4, 0),
+        ("diag_flip", 4, "regression", 0, 16, 0),
+        ("circles", 2, "binary", 2, 160, 40),
+        ("spiral", 2, "multiclass", 3, 240, 60),
+        ("sine", 1, "regression", 0, 80, 20),
+        ("sawtooth", 1, "regression", 0, 410, 102),
+        ("tabular", 20, "binary", 2, 800, 200),
+        ("sign4", 20, "multiclass", 4, 640, 160),
+        ("iris", 4, "multiclass", 3, 120, 30),
+        ("wine", 13, "multiclass", 3, 142, 36),
+        ("breast_cancer", 30, "binary", 2, 455, 114),
+        ("digits", 64, "multiclass", 10, 1438, 359),
+        ("diabetes", 10, "regression", 0, 354, 88),
+    ],
+)
+def test_every_dataset_loads_with_its_task_and_sizes(name, in_dim, task, n_classes, n_train, n_val):
+    d = load(dataset(f"dataset={name}"))
+    assert (d.in_dim, d.task, d.n_classes) == (in_dim, task, n_classes)
+    assert len(d.X_train) == n_train and (0 if d.X_val is None else len(d.X_val)) == n_val
+    assert d.X_train.dtype == torch.float32 and torch.isfinite(d.X_train).all()
+    if task == "binary":
+        assert d.y_train.shape == (n_train, 1) and set(d.y_train.unique().tolist()) <= {0.0, 1.0}
+    elif task == "multiclass":
+        assert d.y_train.dtype == torch.long and d.y_train.max() < n_classes
+
+
+def test_every_registry_entry_has_a_config_file():
+    from pathlib import Path
+
+    configs = Path(__file__).resolve().parents[1] / "configs" / "dataset"
+    assert sorted(p.stem for p in configs.glob("*.yaml")) == sorted(DATASETS)
+
+
+def test_two_moons_is_the_seed_generator_not_sklearn():
+    X, y = DATASETS["two_moons"](
+        DatasetSettings("two_moons", n_samples=300, noise=0.0), np.random.default_rng(0)
+    )
+    top, bottom = X[y == 0], X[y == 1]
+    assert len(top) == len(bottom) == 150
+    # class 0: the upper unit half-circle; class 1: the circle around (0.5, 0.5), lower half
+    assert np.allclose((top**2).sum(1), 1) and (top[:, 1] >= -1e-12).all()
+    assert np.allclose(((bottom - 0.5) ** 2).sum(1), 1) and (bottom[:, 1] <= 0.5 + 1e-12).all()
+    assert not np.all(y[:150] == 0)  # shuffled
+
+
+def test_two_moons_noise_has_the_asked_std():
+    d = DatasetSettings("two_moons", n_samples=20000, noise=0.1)
+    X, y = DATASETS["two_moons"](d, np.random.default_rng(1))
+    top = X[y == 0]
+    radial = np.sqrt((top**2).sum(1)) - 1
+    assert radial.std() == pytest.approx(0.1, rel=0.05)
+
+
+def test_diag_flip_targets_are_transposes():
+    X, Y = DATASETS["diag_flip"](DatasetSettings("diag_flip"), None)
+    assert len({tuple(r) for r in X}) == 16
+    for x, t in zip(X, Y):
+        assert np.array_equal(t, x.reshape(2, 2).T.reshape(-1))
+
+
+def test_xor_tabular_and_sign4_follow_their_rules():
+    X, y = DATASETS["xor"](DatasetSettings("xor", n_samples=4), np.random.default_rng(0))
+    assert np.array_equal(y, (X[:, 0] != X[:, 1]).astype(int))
+    X, y = DATASETS["tabular"](
+        DatasetSettings("tabular", n_samples=500, n_features=5), np.random.default_rng(0)
+    )
+    assert X.shape == (500, 5) and np.array_equal(y, X[:, 0] + X[:, 1] * X[:, 2] > 0)
+    X, y = DATASETS["sign4"](
+        DatasetSettings("sign4", n_samples=500, n_features=5), np.random.default_rng(0)
+    )
+    for xi, yi in zip(X, y):
+        assert yi == 2 * (xi[0] > 0) + (xi[1] * xi[2] > 0)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_sawtooth_is_the_composed_tent_map(k):
+    x, y = DATASETS["sawtooth"](
+        DatasetSettings("sawtooth", n_samples=1025, k=k), np.random.default_rng(0)
+    )
+    x, y = x[:, 0], y[:, 0]
+    # closed form: a triangle wave with 2**k linear pieces on [0, 1]
+    assert np.allclose(y, 1 - np.abs(np.mod(2**k * x, 2) - 1))
+    slopes = np.sign(np.diff(y))
+    assert 1 + np.count_nonzero(np.diff(slopes)) == 2**k
+
+
+def test_sine_and_spiral():
+    x, y = DATASETS["sine"](DatasetSettings("sine", n_samples=100), np.random.default_rng(0))
+    assert x[0, 0] == pytest.approx(-np.pi) and x[-1, 0] == pytest.approx(np.pi)
+    assert np.allclose(y[:, 0], np.sin(x[:, 0]))
+    X, y = DATASETS["spiral"](
+        DatasetSettings("spiral", n_samples=300, noise=0.0), np.random.default_rng(0)
+    )
+    assert np.bincount(y).tolist() == [100, 100, 100]
+    assert np.sqrt((X**2).sum(1)).max() <= 1 + 1e-9
+
+
+def test_standardize_uses_training_statistics_only():
+    d = load(dataset("dataset=tabular", "dataset.standardize=true"))
+    assert torch.allclose(d.X_train.mean(0), torch.zeros(20), atol=1e-5)
+    assert torch.allclose(d.X_train.std(0, unbiased=False), torch.ones(20), atol=1e-4)
+    assert not torch.allclose(d.X_val.mean(0), torch.zeros(20), atol=1e-3)
+
+
+def test_same_dataset_seed_same_data_other_seed_other_data():
+    a, b = load(dataset("dataset=two_moons")), load(dataset("dataset=two_moons"))
+    c = load(dataset("dataset=two_moons", "dataset.seed=1"))
+    assert torch.equal(a.X_train, b.X_train) and not torch.equal(a.X_train, c.X_train)
+
+
+def test_val_fraction_zero_trains_on_everything():
+    d = load(dataset("dataset=two_moons", "dataset.val_fraction=0"))
+    assert len(d.X_train) == 300 and d.X_val is None
+
+
+def test_test_fraction_makes_a_test_split():
+    d = load(dataset("dataset=two_moons", "dataset.test_fraction=0.1"))
+    assert (len(d.X_train), len(d.X_val), len(d.X_test)) == (210, 60, 30)
+
+
+# ---------------------------------------------------------------- user files
+
+
+def file_settings(path, *more):
+    return dataset("dataset=file", f"dataset.path={path}", *more)
+
+
+def test_csv_with_string_labels_is_multiclass(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(50, 3)), columns=["a", "b", "c"])
+    frame["label"] = np.array(["cat", "dog", "eel"])[rng.integers(0, 3, 50)]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    d = load(file_settings(tmp_path / "d.csv", "dataset.target=label"))
+    assert (d.task, d.n_classes, d.in_dim, len(d.X_train)) == ("multiclass", 3, 3, 40)
+
+
+def test_csv_with_real_target_is_regression(tmp_path):
+    frame = pd.DataFrame({"x": np.linspace(0, 1, 30), "y": np.linspace(0, 1, 30) ** 2 + 0.123})
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    d = load(file_settings(tmp_path / "r.csv", "dataset.target=y", "dataset.val_fraction=0"))
+    assert d.task == "regression" and d.y_train.shape == (30, 1)
+
+
+def test_npz_with_its_own_test_split_and_multi_output(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "m.npz", X=rng.normal(size=(40, 3)), y=rng.normal(size=(40, 2)),
+             X_test=rng.normal(size=(10, 3)), y_test=rng.normal(size=(10, 2)))  # fmt: skip
+    d = load(file_settings(tmp_path / "m.npz"))
+    assert d.task == "regression" and d.target_dim == 2
+    assert len(d.X_test) == 10 and len(d.X_train) + len(d.X_val) == 40
+
+
+@pytest.mark.parametrize(
+    "make, extra, match",
+    [
+        (lambda p: None, [], r"dataset.path='.*missing.csv': no such file"),
+        (
+            lambda p: pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}).to_csv(p, index=False),
+            ["dataset.target=label"],
+            r"Unknown dataset.target 'label'. Choose one of: a, y",
+        ),
+        (
+            lambda p: pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}).to_csv(p, index=False),
+            [],
+            r"dataset=file with a table needs dataset.target=COLUMN. Columns: a, y",
+        ),
+        (
+            lambda p: pd.DataFrame({"a": [1.0, np.nan, 3.0], "y": [0, 1, 0]}).to_csv(
+                p, index=False
+            ),
+            ["dataset.target=y"],
+            r"features contain NaN",
+        ),
+        (
+            lambda p: pd.DataFrame({"a": [], "y": []}).to_csv(p, index=False),
+            ["dataset.target=y"],
+            r"empty",
+        ),
+        (
+            lambda p: pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [0.5, np.nan, 1.5]}).to_csv(
+                p, index=False
+            ),
+            ["dataset.target=y"],
+            r"target contains NaN",
+        ),
+        (
+            lambda p: pd.DataFrame({"a": ["x", "z"], "y": [0, 1]}).to_csv(p, index=False),
+            ["dataset.target=y"],
+            r"feature columns must be numeric; not numeric: a",
+        ),
+    ],
+)
+def test_bad_files_fail_with_a_clear_line(tmp_path, make, extra, match):
+    path = tmp_path / "missing.csv"
+    make(path)
+    with pytest.raises(ConfigError, match=match):
+        load(file_settings(path, *extra))
+
+
+def test_npz_without_y_and_unknown_suffix(tmp_path):
+    np.savez(tmp_path / "a.npz", X=np.zeros((3, 2)))
+    with pytest.raises(ConfigError, match=r"needs arrays X and y; it has \['X'\]"):
+        load(file_settings(tmp_path / "a.npz"))
+    (tmp_path / "a.txt").write_text("1,2")
+    with pytest.raises(
+        ConfigError, match=r"unknown file type '.txt'. Choose one of: .csv, .npz, .parquet"
+    ):
+        load(file_settings(tmp_path / "a.txt"))
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pyarrow") is None, reason="pyarrow (mlplab[parquet]) not installed"
+)
+def test_parquet_reads_like_csv(tmp_path):
+    pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "y": [0, 1, 0, 1]}).to_parquet(tmp_path / "p.parquet")
+    d = load(file_settings(tmp_path / "p.parquet", "dataset.target=y", "dataset.val_fraction=0"))
+    assert d.task == "binary" and len(d.X_train) == 4

@@ -1,0 +1,86 @@
+"""Validation: every bad value fails with one line naming the key, the value and the choices."""
+
+import dataclasses
+
+import pytest
+from conftest import make_settings
+
+from mlplab import data, model, settings, train
+from mlplab.settings import ConfigError
+
+
+def test_name_tuples_match_the_registries():
+    # settings.py validates without importing torch; its names must be the registries' keys
+    assert settings.DATASET_NAMES == tuple(data.DATASETS)
+    assert settings.ACTIVATION_NAMES == tuple(model.ACTIVATIONS)
+    assert settings.INIT_NAMES == tuple(model.INITIALIZERS)
+    assert settings.NORM_NAMES == tuple(model.NORMS)
+    assert settings.OPTIMIZER_NAMES == tuple(train.OPTIMIZERS)
+    assert settings.LOSS_NAMES == ("auto", *train.LOSSES)
+
+
+def test_defaults_compose_into_frozen_settings():
+    s = make_settings()
+    assert s.dataset.name == "two_moons" and list(s.model.hidden) == [16]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.seed = 3
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        (
+            "model.activation=rleu",
+            r"Unknown model.activation 'rleu'. Choose one of: gelu, identity, leaky_relu, relu",
+        ),
+        ("model.init=kaiming", r"Unknown model.init 'kaiming'. Choose one of: auto, he_normal"),
+        ("model.norm=group", r"Unknown model.norm 'group'. Choose one of: batch, layer, none"),
+        ("loss=hinge", r"Unknown loss 'hinge'. Choose one of: auto, bce, cross_entropy, mse"),
+        ("trainer.device=tpu", r"Unknown trainer.device 'tpu'. Choose one of: auto, cpu, cuda"),
+        (
+            "optimizer.name=adagrad",
+            r"Unknown optimizer 'adagrad'. Choose one of: adam, adamw, rmsprop, sgd",
+        ),
+        (
+            "model.hidden=[16,0]",
+            r"model.hidden=\[16, 0\]: every width must be a positive integer, got 0",
+        ),
+        ("model.hidden=[-4]", r"every width must be a positive integer, got -4"),
+        ("optimizer.lr=0", r"optimizer.lr must be a positive number, got 0"),
+        ("optimizer.lr=-0.1", r"optimizer.lr must be a positive number, got -0.1"),
+        ("optimizer.lr=nan", r"optimizer.lr must be a positive number, got nan"),
+        ("model.dropout=1.0", r"model.dropout must be in \[0.0, 1.0\), got 1.0"),
+        ("trainer.epochs=-1", r"trainer.epochs must be >= 0, got -1"),
+        ("trainer.batch_size=0", r"trainer.batch_size must be a positive integer or null"),
+        ("dataset.val_fraction=1.5", r"dataset.val_fraction must be in \[0.0, 1.0\)"),
+        (
+            "optimizer.momentum=0.9",
+            r"optimizer.momentum=0.9 applies to sgd and rmsprop only, not 'adam'",
+        ),
+        ("model.residual=true", None),  # equal widths [16]: fine
+    ],
+)
+def test_bad_values_are_refused_with_a_clear_line(override, match):
+    if match is None:
+        make_settings(override)
+        return
+    with pytest.raises(ConfigError, match=match) as info:
+        make_settings(override)
+    assert "\n" not in str(info.value)
+
+
+def test_residual_needs_equal_widths():
+    with pytest.raises(
+        ConfigError, match=r"model.residual=true needs equal widths, got model.hidden=\[8, 16\]"
+    ):
+        make_settings("model.residual=true", "model.hidden=[8,16]")
+
+
+def test_file_dataset_needs_a_path():
+    with pytest.raises(ConfigError, match=r"dataset=file needs dataset.path=FILE"):
+        make_settings("dataset=file")
+
+
+def test_choose_lists_sorted_choices():
+    with pytest.raises(ConfigError, match=r"^Unknown x 'c'. Choose one of: a, b.$"):
+        settings.choose("x", "c", ["b", "a"])
