@@ -1,4 +1,4 @@
-"""Thin Hydra entry points: ``mlplab-run``, ``mlplab-aggregate``, ``mlplab-compare``.
+"""Thin entry points: ``mlplab-run`` (Hydra), ``mlplab-aggregate`` and ``mlplab-compare``.
 
 Nothing here imports torch before the config is validated, so a typo costs well
 under a second.
@@ -6,15 +6,20 @@ under a second.
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import os
+import re
 import secrets
 import shutil
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,12 +27,45 @@ from . import settings
 from .settings import ConfigError
 
 CONFIG_PATH = "pkg://mlplab.configs"
+STOP_FILE = ".mlplab-stop"  # left in a sweep folder by the first failure under fail_fast
 
 ConfigStore.instance().store(name="mlplab_schema", node=settings.schema())
+
+
+def _folder_name(text: str, limit: int = 120) -> str:
+    """A readable, filesystem-safe folder name; long ones end in a hash of the full text."""
+    safe = re.sub(r"[^A-Za-z0-9_.,=+\-\[\]]", "_", text) or "default"
+    if len(safe) <= limit:
+        return safe
+    return f"{safe[: limit - 9]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def _sweep_name() -> str:
+    """The sweep folder's name: the command's own overrides (so a re-run resumes there).
+
+    Resolved once, in the launching process, from the overrides SweepTables saw at the
+    start of the sweep; Hydra copies the resolver cache into every job's config, so
+    jobs in other processes get the same folder.
+    """
+    if SweepTables.overrides is None:
+        from datetime import datetime
+
+        return datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    overrides = sorted(SweepTables.overrides)
+    experiments = [o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")]
+    rest = [o for o in overrides if not o.startswith("experiment=")]
+    return _folder_name("__".join(experiments + rest))
+
+
 # A short random token in every single-run folder name: two runs started in the
-# same second never share a folder (hydra #1817). Cached, so it resolves once.
+# same second never share a folder (hydra #1817). Cached resolvers resolve once
+# per command, and Hydra copies the cache into every job of a sweep.
 OmegaConf.register_new_resolver(
     "mlplab_uid", lambda: secrets.token_hex(3), use_cache=True, replace=True
+)
+OmegaConf.register_new_resolver("mlplab_sweep_name", _sweep_name, use_cache=True, replace=True)
+OmegaConf.register_new_resolver(
+    "mlplab_job_dir", lambda name: _folder_name(str(name)), replace=True
 )
 
 
@@ -67,28 +105,79 @@ def describe(result: dict) -> str:
     return "  ".join(parts)
 
 
+# ---------------------------------------------------------------- mlplab-run
+
+
 def _task(cfg: DictConfig) -> dict | None:
     hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return _sweep_job(cfg, hydra_cfg)
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    single = hydra_cfg.mode != RunMode.MULTIRUN
     try:
         s = settings.from_config(cfg)
         from .job import run_job  # imports torch: only after the config is known good
 
-        result = run_job(
-            s, run_dir, list(hydra_cfg.overrides.task), progress=single and s.trainer.progress
-        )
+        result = run_job(s, run_dir, list(hydra_cfg.overrides.task), progress=s.trainer.progress)
     except ConfigError as exc:
-        if single:
-            _discard_run_dir(run_dir)
-            _fail(str(exc))
-        raise
-    if single:
-        print(describe(result))
-        print(f"run folder: {run_dir}")
-        if result["status"] != "completed":
-            sys.exit(1)
+        _discard_run_dir(run_dir)
+        _fail(str(exc))
+    print(describe(result))
+    print(f"run folder: {run_dir}")
+    if result["status"] != "completed":
+        sys.exit(1)
     return result
+
+
+def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | None:
+    """One job of a sweep: skip it if done, never let it raise, record why it failed."""
+    from .results import RESULT_FILE, read_result, write_json
+
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    sweep_dir = Path(hydra_cfg.sweep.dir)
+    overrides = list(hydra_cfg.overrides.task)
+    previous = read_result(run_dir)
+    if previous is not None and previous.get("status") == "completed":
+        return previous  # resume: a completed job is never run or written again
+    if (sweep_dir / STOP_FILE).exists():
+        _discard_run_dir(run_dir)  # fail_fast: an earlier job failed; launch nothing more
+        return None
+    fail_fast = bool(OmegaConf.select(cfg, "sweep.fail_fast", default=False))
+    try:
+        s = settings.from_config(cfg)
+        from .job import run_job
+
+        result = run_job(s, run_dir, overrides)
+    except Exception as exc:  # a failing job must not cost the sweep
+        config = settings.flat(OmegaConf.to_container(cfg, resolve=True))
+        result = {
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "overrides": overrides,
+            "config": config,
+        }
+        if not isinstance(exc, ConfigError):
+            result["traceback"] = traceback.format_exc()
+        write_json(run_dir / RESULT_FILE, result)
+    if result["status"] != "completed" and fail_fast:
+        (sweep_dir / STOP_FILE).write_text(f"{' '.join(overrides)}: {result['error']}\n")
+    return result
+
+
+class SweepTables(Callback):
+    """Remembers the sweep, so its folder can be named and ``run`` can write its tables."""
+
+    overrides: list[str] | None = None
+    config: DictConfig | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        SweepTables.overrides = list(config.hydra.overrides.task)
+        SweepTables.config = config
+
+    @staticmethod
+    def sweep_dir() -> Path | None:
+        if SweepTables.config is None:
+            return None
+        return Path(SweepTables.config.hydra.sweep.dir).absolute()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
@@ -105,9 +194,73 @@ def run() -> None:
         _hydra_main()
     except Exception as exc:
         message = explain(exc)
+        sweep_dir = SweepTables.sweep_dir()
+        if sweep_dir is not None and sweep_dir.is_dir():  # the jobs on disk still get their tables
+            finish_sweep(sweep_dir)
         if message is None:
             raise
         _fail(message)
+    sweep_dir = SweepTables.sweep_dir()
+    if sweep_dir is not None:
+        code = finish_sweep(sweep_dir)
+        (sweep_dir / STOP_FILE).unlink(missing_ok=True)  # the next attempt starts clean
+        sys.exit(code)
+
+
+def finish_sweep(sweep_dir: Path, metric: str = "auto", by: str = "depth") -> int:
+    """Write the sweep's tables, print its summary and failures; return the exit code."""
+    from .results import write_sweep_tables
+
+    results, summary = write_sweep_tables(sweep_dir, metric, by)
+    if results.empty:
+        print(f"no jobs found under {sweep_dir}", file=sys.stderr)
+        return 1
+    print(format_summary(results, summary, metric))
+    counts = ", ".join(f"{n} {status}" for status, n in results["status"].value_counts().items())
+    print(f"\n{len(results)} jobs: {counts}")
+    print(
+        f"tables: {sweep_dir / 'results.csv'}  {sweep_dir / 'summary.csv'}  plot: {sweep_dir / 'sweep.png'}"
+    )
+    bad = results[results["status"] != "completed"]
+    for _, row in bad.head(10).iterrows():
+        print(
+            f"  {row['status']}: {row['overrides'] or row['run_dir']}: {row['error']}",
+            file=sys.stderr,
+        )
+    if len(bad) > 10:
+        print(f"  ... and {len(bad) - 10} more (see results.csv)", file=sys.stderr)
+    stop = sweep_dir / STOP_FILE
+    if stop.exists():
+        print(f"fail_fast: stopped after {stop.read_text().strip()}", file=sys.stderr)
+    return 0 if bad.empty and not stop.exists() else 1
+
+
+def format_summary(results, summary, metric: str = "auto") -> str:
+    """The summary as an aligned text table: varying knobs, params, metric mean ± std, n."""
+    from .results import default_metric, is_knob
+
+    metric = default_metric(results) if metric == "auto" else metric
+    keys = [c for c in summary.columns if is_knob(c) and summary[c].astype(str).nunique() > 1]
+    keys = keys or [c for c in ("dataset", "hidden") if c in summary.columns]
+    table = summary[keys].copy()
+    if "params_mean" in summary.columns:
+        table["params"] = summary["params_mean"].round().astype("Int64")
+    for name in dict.fromkeys(("train_acc" if metric.endswith("acc") else "train_loss", metric)):
+        mean, std = summary.get(f"{name}_mean"), summary.get(f"{name}_std")
+        if mean is None:
+            continue
+        scale, fmt = (100, "{:.1f}") if name.endswith("acc") else (1, "{:.4g}")
+        table[name + (" %" if scale == 100 else "")] = [
+            "-"
+            if m != m
+            else fmt.format(m * scale)
+            + ("" if s != s or s is None else " ± " + fmt.format(s * scale))
+            for m, s in zip(mean, std if std is not None else [None] * len(mean))
+        ]
+    table["n"] = summary["n"]
+    if summary["n_failed"].any():
+        table["failed"] = summary["n_failed"]
+    return table.to_string(index=False)
 
 
 def explain(exc: BaseException) -> str | None:
@@ -132,11 +285,27 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
-def aggregate() -> None:
-    """``mlplab-aggregate SWEEP_DIR``: rebuild a sweep's results.csv and summary.csv."""
-    _fail("mlplab-aggregate is not built yet", 3)
+# ---------------------------------------------------------------- mlplab-aggregate, mlplab-compare
 
 
-def compare() -> None:
-    """``mlplab-compare A.csv B.csv ...``: side-by-side results with deltas."""
-    _fail("mlplab-compare is not built yet", 3)
+def aggregate(argv: list[str] | None = None) -> None:
+    """``mlplab-aggregate SWEEP_DIR``: rebuild a sweep's results.csv, summary.csv and plot."""
+    parser = argparse.ArgumentParser(prog="mlplab-aggregate", description=aggregate.__doc__)
+    parser.add_argument("sweep_dir", type=Path, help="a sweep folder (holding job folders)")
+    parser.add_argument(
+        "--metric", default="auto", help="summary/plot metric (default: val_acc or val_loss)"
+    )
+    parser.add_argument(
+        "--by", default="depth", help="one plot line per value of this column (default: depth)"
+    )
+    args = parser.parse_args(argv)
+    if not args.sweep_dir.is_dir():
+        _fail(f"SWEEP_DIR {str(args.sweep_dir)!r}: no such folder.")
+    sys.exit(finish_sweep(args.sweep_dir, args.metric, args.by))
+
+
+def compare(argv: list[str] | None = None) -> None:
+    """``mlplab-compare A.csv B.csv ...``: results side by side, joined on their knobs, with deltas."""
+    from .compare import main
+
+    main(argv)

@@ -23,18 +23,8 @@ from .results import (
     write_csv,
     write_json,
 )
-from .settings import ConfigError, RunSettings
+from .settings import ConfigError, RunSettings, flat
 from .train import FitResult, build_model, evaluate, fit, resolve_device
-
-
-def knobs(s: RunSettings) -> dict:
-    """The settings as flat ``section.key`` columns (``hidden`` also as depth and width)."""
-    flat = {"seed": s.seed, "loss": s.loss}
-    for section in ("dataset", "model", "optimizer", "trainer"):
-        for key, value in dataclasses.asdict(getattr(s, section)).items():
-            flat[f"{section}.{key}"] = value
-    flat["model.hidden"] = list(s.model.hidden)
-    return flat
 
 
 def prepare(s: RunSettings) -> tuple[Dataset, torch.nn.Module, str]:
@@ -61,7 +51,7 @@ def run_job(
         "status": "failed",
         "error": None,
         "overrides": list(overrides or []),
-        "config": knobs(s),
+        "config": flat(s),
         "task": data.task,
         "loss_fn": loss,
         "params": count_params(model),
@@ -156,4 +146,4 @@ def load_model(run_dir: Path, s: RunSettings) -> torch.nn.Module:
     return model.eval()
 
 
-__all__ = ["ConfigError", "knobs", "load_model", "prepare", "run_job"]
+__all__ = ["ConfigError", "load_model", "prepare", "run_job"]

@@ -74,3 +74,35 @@ def boundary(predict, X: np.ndarray, y: np.ndarray, path: Path, title: str = "")
     )
     ax.set(xlabel="x0", ylabel="x1", title=title or "decision boundary")
     _save(fig, path)
+
+
+def sweep(summary: pd.DataFrame, metric: str, by: str | None, path: Path, title: str = "") -> None:
+    """``metric`` (mean ± std over seeds) against parameter count, one line per ``by`` value."""
+    mean, std = summary[f"{metric}_mean"], summary.get(f"{metric}_std")
+    x = summary["params_mean"]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    groups = (
+        summary.groupby(summary[by].astype(str), sort=True)
+        if by in summary.columns
+        else [(None, summary)]
+    )
+    scale = 100 if metric.endswith("acc") else 1
+    for label, block in groups:
+        order = block.sort_values("params_mean").index
+        err = None if std is None else (std[order].fillna(0) * scale)
+        ax.errorbar(x[order], mean[order] * scale, yerr=err, marker="o", capsize=3,
+                    label=None if label is None else f"{by}={label}")  # fmt: skip
+        if "hidden" in block.columns:
+            for i in order:
+                ax.annotate(str(block.at[i, "hidden"]), (x[i], mean[i] * scale), textcoords="offset points",
+                            xytext=(4, 4), fontsize=8)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set(
+        xlabel="parameters",
+        ylabel=f"{metric} (%)" if scale == 100 else metric,
+        title=title or metric,
+    )
+    ax.grid(alpha=0.3)
+    if by in summary.columns:
+        ax.legend(title=None)
+    _save(fig, path)

@@ -111,3 +111,165 @@ def is_complete(run_dir: Path) -> bool:
 
 def history_frame(history: Iterable[dict]) -> pd.DataFrame:
     return pd.DataFrame(list(history), columns=list(HISTORY_COLUMNS))
+
+
+# ---------------------------------------------------------------- sweep tables
+
+# The knobs people sweep, under the short column names they read in results.csv.
+SHORT_NAMES = {
+    "dataset.name": "dataset",
+    "model.hidden": "hidden",
+    "model.activation": "activation",
+    "model.init": "init",
+    "loss": "loss",
+    "optimizer.name": "optimizer",
+    "optimizer.lr": "lr",
+    "optimizer.weight_decay": "weight_decay",
+    "trainer.batch_size": "batch_size",
+    "trainer.epochs": "epochs",
+    "seed": "seed",
+}
+# Settings that never change a result: kept out of the knob columns.
+NOT_KNOBS = ("trainer.progress", "trainer.threads", "sweep.fail_fast", "sweep.metric")
+RESULT_META = (
+    "status",
+    "error",
+    "overrides",
+    "config",
+    "task",
+    "loss_fn",
+    "traceback",
+    "train_seconds",
+)
+
+
+def hidden_text(hidden) -> str:
+    """``[8, 8]`` as typed on the command line: ``[8,8]``."""
+    return "[" + ",".join(str(int(w)) for w in hidden) + "]"
+
+
+def job_row(run_dir: Path, sweep_dir: Path) -> dict | None:
+    """One results.csv row from a job folder (None if it is no job folder)."""
+    result = read_result(run_dir)
+    if result is None:
+        config_file = run_dir / ".hydra" / "config.yaml"
+        if not config_file.is_file():
+            return None
+        from omegaconf import OmegaConf
+
+        from .settings import flat
+
+        config = flat(OmegaConf.to_container(OmegaConf.load(config_file)))
+        result = {
+            "status": "incomplete",
+            "config": config,
+            "error": "no result.json (killed or still running)",
+        }
+    config = result.get("config") or {}
+    row = {"status": result["status"]}
+    for key, value in config.items():
+        if key not in NOT_KNOBS:
+            row[SHORT_NAMES.get(key, key)] = value
+    hidden = config.get("model.hidden")
+    if isinstance(hidden, list):
+        row["hidden"] = hidden_text(hidden)
+        row["depth"] = len(hidden)
+        row["width"] = max(hidden, default=0)
+    row["seconds"] = result.get("train_seconds")
+    for key, value in result.items():
+        if key not in RESULT_META and key not in row and not isinstance(value, dict | list):
+            row[key] = value
+    row["error"] = result.get("error")
+    row["overrides"] = " ".join(result.get("overrides") or [])
+    row["run_dir"] = str(run_dir.relative_to(sweep_dir))
+    return row
+
+
+TEXT_COLUMNS = ("status", "error", "overrides", "run_dir")
+
+
+def is_knob(column: str) -> bool:
+    """Knob columns come from the config: short names, ``section.key`` names, depth, width."""
+    return column in SHORT_NAMES.values() or "." in column or column in ("depth", "width")
+
+
+def collect(sweep_dir: Path) -> pd.DataFrame:
+    """Scan a sweep folder's job folders (any launcher, any depth) into one results table."""
+    sweep_dir = Path(sweep_dir)
+    marked = [p.parent.parent for p in sweep_dir.glob("**/.hydra/config.yaml")]
+    marked += [p.parent for p in sweep_dir.glob(f"**/{RESULT_FILE}")]
+    rows = [row for d in sorted(set(marked)) if d != sweep_dir and (row := job_row(d, sweep_dir))]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    knobs = [c for c in frame.columns if is_knob(c)]
+    # the knobs that vary first (what the sweep is about), then the fixed ones, then outcomes
+    varying = [c for c in knobs if frame[c].astype(str).nunique() > 1]
+    fixed = [c for c in knobs if c not in varying]
+    outcomes = [c for c in frame.columns if not is_knob(c) and c not in TEXT_COLUMNS]
+    frame = frame[["status", *varying, *fixed, *outcomes, "error", "overrides", "run_dir"]]
+    order = [c for c in varying if c != "seed"] + [
+        c for c in varying if c == "seed"
+    ]  # seeds side by side
+    return frame.sort_values(order or ["run_dir"], key=_natural, kind="stable", ignore_index=True)
+
+
+def _natural(column: pd.Series) -> pd.Series:
+    """Sort [4] < [16] < [8,8]: hidden by depth, then widths; everything else as is."""
+    if column.name != "hidden":
+        return column
+    return column.map(
+        lambda h: (h.count(",") + (h != "[]"), *map(int, filter(None, h.strip("[]").split(","))))
+    )
+
+
+def default_metric(frame: pd.DataFrame) -> str:
+    """val_acc for classification, val_loss for regression (train_* when no val split)."""
+    for name in ("val_acc", "train_acc", "val_loss", "train_loss"):
+        if name in frame.columns and frame[name].notna().any():
+            return name
+    return "train_loss"
+
+
+def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
+    """Group completed rows over seeds: mean, std and n of every numeric outcome."""
+    keys = [c for c in results.columns if is_knob(c) and c != "seed"]
+    outcomes = [
+        c for c in results.columns
+        if not is_knob(c) and c not in (*TEXT_COLUMNS, "best_epoch") and pd.api.types.is_numeric_dtype(results[c])
+    ]  # fmt: skip
+    # group on text, so that lists and missing values group like any other value
+    key_frame = results[keys].astype(str)
+    done = results["status"] == "completed"
+    groups = results.groupby([key_frame[k] for k in keys], sort=False, dropna=False)
+    rows = []
+    for _, index in groups.groups.items():
+        block = results.loc[index]
+        ok = block[done.loc[index]]
+        row = block.iloc[0][keys].to_dict()
+        for c in outcomes:
+            row[f"{c}_mean"] = ok[c].mean() if len(ok) else None
+            row[f"{c}_std"] = ok[c].std() if len(ok) > 1 else None
+        row["n"], row["n_failed"] = len(ok), len(block) - len(ok)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_sweep_tables(
+    sweep_dir: Path, metric: str = "auto", by: str = "depth"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Re)build ``results.csv``, ``summary.csv`` and ``sweep.png`` from the job folders on disk."""
+    sweep_dir = Path(sweep_dir)
+    results = collect(sweep_dir)
+    if results.empty:
+        return results, results
+    summary = summarize_sweep(results)
+    write_csv(sweep_dir / RESULTS_CSV, results)
+    write_csv(sweep_dir / SUMMARY_CSV, summary)
+    metric = default_metric(results) if metric == "auto" else metric
+    plottable = {f"{metric}_mean", "params_mean"} <= set(summary.columns)
+    if plottable and summary[f"{metric}_mean"].notna().any():
+        from . import plots
+
+        plots.sweep(summary, metric, by, sweep_dir / "sweep.png", title=sweep_dir.name)
+    return results, summary

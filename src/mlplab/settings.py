@@ -99,6 +99,14 @@ class TrainerSettings:
 
 
 @dataclass(frozen=True)
+class SweepSettings:
+    """How a sweep (``mlplab-run -m``) treats failures and what its tables rank by."""
+
+    fail_fast: bool  #: stop launching jobs after the first failed or diverged one
+    metric: str  #: the summary and plot metric; auto = val_acc (classification) or val_loss
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """Everything one training run needs; what the code receives instead of a DictConfig."""
 
@@ -108,6 +116,19 @@ class RunSettings:
     model: ModelSettings
     optimizer: OptimizerSettings
     trainer: TrainerSettings
+    sweep: SweepSettings
+
+
+def flat(obj) -> dict:
+    """Settings (dataclass or plain nested dict) as flat ``section.key`` -> value."""
+    tree = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in flat(value).items()})
+        else:
+            out[key] = list(value) if isinstance(value, list | tuple) else value
+    return out
 
 
 def keys_of(section: str) -> list[str]:

@@ -1,0 +1,255 @@
+"""Sweeps through the real command: tables, failures, fail_fast, kill + resume, aggregate, compare."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+FAST = ["trainer.epochs=5", "hydra.sweep.dir=sweep"]
+
+
+def read(tmp_path, name):
+    return pd.read_csv(tmp_path / "sweep" / name)
+
+
+def test_architecture_sweep_leaves_results_summary_and_plot(tmp_path):
+    proc = run_cli(
+        "-m",
+        "model.hidden=[4],[16],[32],[8,8],[16,16]",
+        "seed=0,1,2",
+        "dataset=two_moons",
+        *FAST,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results, summary = read(tmp_path, "results.csv"), read(tmp_path, "summary.csv")
+    assert len(results) == 15 and (results["status"] == "completed").all()
+    assert len(summary) == 5 and (summary["n"] == 3).all()
+    assert results["hidden"].tolist()[::3] == ["[4]", "[16]", "[32]", "[8,8]", "[16,16]"]
+    by_hidden = results.groupby("hidden")
+    assert by_hidden["depth"].first().to_dict() == {
+        "[4]": 1,
+        "[16]": 1,
+        "[32]": 1,
+        "[8,8]": 2,
+        "[16,16]": 2,
+    }
+    assert by_hidden["width"].first().to_dict() == {
+        "[4]": 4,
+        "[16]": 16,
+        "[32]": 32,
+        "[8,8]": 8,
+        "[16,16]": 16,
+    }
+    assert by_hidden["params"].first().to_dict() == {
+        "[4]": 17,
+        "[16]": 65,
+        "[32]": 129,
+        "[8,8]": 105,
+        "[16,16]": 337,
+    }
+    for column in (
+        "dataset",
+        "activation",
+        "init",
+        "optimizer",
+        "lr",
+        "seed",
+        "val_acc",
+        "best_val_acc",
+        "epochs_run",
+        "seconds",
+        "error",
+        "run_dir",
+    ):
+        assert column in results.columns, column
+    # summary = the results grouped over seeds, computed here a second way
+    expected = by_hidden["val_acc"].agg(["mean", "std"])
+    got = summary.set_index("hidden")
+    for hidden, row in expected.iterrows():
+        assert got.at[hidden, "val_acc_mean"] == pytest.approx(row["mean"])
+        assert got.at[hidden, "val_acc_std"] == pytest.approx(row["std"])
+    assert (tmp_path / "sweep" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    # the printed table and where the files are
+    assert "val_acc %" in proc.stdout and "[16,16]" in proc.stdout and "results.csv" in proc.stdout
+    # every job folder is named after its own overrides
+    assert (
+        tmp_path
+        / "sweep"
+        / "dataset=two_moons,model.hidden=[8,8],seed=2,trainer.epochs=5"
+        / "result.json"
+    ).is_file()
+
+
+def test_an_impossible_grid_point_is_recorded_and_the_rest_complete(tmp_path):
+    proc = run_cli("-m", "model.hidden=[4],[0],[8]", "seed=0,1", *FAST, cwd=tmp_path)
+    assert proc.returncode == 1
+    results = read(tmp_path, "results.csv")
+    assert len(results) == 6
+    bad = results[results["hidden"] == "[0]"]
+    assert (bad["status"] == "failed").all() and len(bad) == 2
+    assert bad["error"].str.contains("every width must be a positive integer, got 0").all()
+    assert bad["overrides"].str.contains("model.hidden=\\[0\\]").all()
+    assert (results[results["hidden"] != "[0]"]["status"] == "completed").all()
+    assert "failed: model.hidden=[0]" in proc.stderr and "Traceback" not in proc.stderr
+    summary = read(tmp_path, "summary.csv").set_index("hidden")
+    assert summary.at["[0]", "n"] == 0 and summary.at["[0]", "n_failed"] == 2
+
+
+def test_a_diverging_job_is_marked_diverged(tmp_path):
+    proc = run_cli(
+        "-m", "dataset=diag_flip", "optimizer=sgd", "optimizer.lr=0.05,1e6", *FAST, cwd=tmp_path
+    )
+    assert proc.returncode == 1
+    results = read(tmp_path, "results.csv").set_index("lr")
+    assert results.at[1e6, "status"] == "diverged" and "non-finite loss" in results.at[1e6, "error"]
+    assert results.at[0.05, "status"] == "completed"
+
+
+def test_fail_fast_stops_launching_after_the_first_failure(tmp_path):
+    proc = run_cli("-m", "model.hidden=[0],[4],[8]", "sweep.fail_fast=true", *FAST, cwd=tmp_path)
+    assert proc.returncode == 1 and "fail_fast: stopped after model.hidden=[0]" in proc.stderr
+    results = read(tmp_path, "results.csv")
+    assert results["hidden"].tolist() == ["[0]"] and results["status"].tolist() == ["failed"]
+    assert not (tmp_path / "sweep" / ".mlplab-stop").exists()
+    # without fail_fast, the same sweep resumes and runs the rest
+    proc = run_cli("-m", "model.hidden=[0],[4],[8]", *FAST, cwd=tmp_path)
+    assert len(read(tmp_path, "results.csv")) == 3
+
+
+def result_mtimes(sweep):
+    return {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/result.json")}
+
+
+def test_killed_sweep_aggregates_then_resumes_running_each_job_once(tmp_path):
+    args = [
+        "-m",
+        "model.hidden=[4],[8],[16],[32]",
+        "seed=0,1",
+        "trainer.epochs=150",
+        "hydra.sweep.dir=sweep",
+    ]
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(result_mtimes(sweep)) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = result_mtimes(sweep)
+    assert 3 <= len(done_before) < 8, "the sweep should have been killed part-way"
+
+    # mlplab-aggregate after the kill: the finished rows, and the missing ones marked
+    agg = subprocess.run([sys.executable, "-c", "from mlplab.cli import aggregate; aggregate()", str(sweep)],
+                         capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    # exit 1 only if the kill caught a job mid-way (its folder exists, its result does not)
+    partial = pd.read_csv(sweep / "results.csv")
+    assert agg.returncode == int((partial["status"] == "incomplete").any()), agg.stderr
+    assert (partial["status"] == "completed").sum() == len(done_before)
+    assert set(partial["status"]) <= {"completed", "incomplete"}
+
+    first_history = {name: (sweep / name / "history.csv").read_bytes() for name in done_before}
+    rerun = run_cli(*args, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    results = pd.read_csv(sweep / "results.csv")
+    assert len(results) == 8 and (results["status"] == "completed").all()
+    after = result_mtimes(sweep)
+    assert all(after[name] == mtime for name, mtime in done_before.items())  # untouched
+    assert all(
+        (sweep / name / "history.csv").read_bytes() == data for name, data in first_history.items()
+    )
+
+
+def test_rerunning_a_finished_sweep_changes_no_result(tmp_path):
+    args = ["-m", "model.hidden=[4],[8]", *FAST]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    before = result_mtimes(tmp_path / "sweep")
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    assert result_mtimes(tmp_path / "sweep") == before
+
+
+def test_default_sweep_folder_is_named_after_the_command(tmp_path):
+    proc = run_cli("-m", "model.hidden=[4],[8]", "trainer.epochs=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (sweep,) = (tmp_path / "outputs" / "sweeps").iterdir()
+    assert sweep.name == "model.hidden=[4],[8]__trainer.epochs=2"
+    assert len(pd.read_csv(sweep / "results.csv")) == 2
+
+
+def test_aggregate_refuses_a_missing_folder(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", "from mlplab.cli import aggregate; aggregate()", "nowhere"],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert (
+        proc.returncode == 2
+        and proc.stderr.strip() == "mlplab: error: SWEEP_DIR 'nowhere': no such folder."
+    )
+
+
+# ---------------------------------------------------------------- mlplab-compare
+
+
+def compare(*args, cwd):
+    return subprocess.run([sys.executable, "-c", "from mlplab.cli import compare; compare()", *args],
+                          capture_output=True, text=True, cwd=cwd)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def two_sweeps(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cmp")
+    for act in ("relu", "tanh"):
+        proc = run_cli(
+            "-m",
+            "model.hidden=[4],[8,8]",
+            "seed=0,1",
+            f"model.activation={act}",
+            "trainer.epochs=5",
+            f"hydra.sweep.dir={act}",
+            cwd=root,
+        )
+        assert proc.returncode == 0, proc.stderr
+    return root
+
+
+def test_compare_joins_on_knobs_with_deltas(two_sweeps):
+    out = two_sweeps / "cmp.csv"
+    proc = compare("relu/summary.csv", "tanh/summary.csv", "--out", str(out), cwd=two_sweeps)
+    assert proc.returncode == 0, proc.stderr
+    joined = pd.read_csv(out).set_index("hidden")
+    relu = pd.read_csv(two_sweeps / "relu/summary.csv").set_index("hidden")["val_acc_mean"]
+    tanh = pd.read_csv(two_sweeps / "tanh/summary.csv").set_index("hidden")["val_acc_mean"]
+    assert set(joined.index) == {"[4]", "[8,8]"}
+    for h in joined.index:
+        assert joined.at[h, "activation=relu"] == pytest.approx(relu[h])
+        assert joined.at[h, "activation=tanh - activation=relu"] == pytest.approx(tanh[h] - relu[h])
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert "activation=tanh - activation=relu" in proc.stdout
+
+
+def test_compare_results_tables_on_seed_too(two_sweeps):
+    proc = compare("relu/results.csv", "tanh/results.csv", "--metric", "train_loss", cwd=two_sweeps)
+    assert proc.returncode == 0, proc.stderr
+    assert "joined on: seed, hidden" in proc.stdout or "joined on: hidden" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["relu/summary.csv", "missing.csv"], "'missing.csv': no such file"),
+        (["relu/summary.csv"], "needs two or more tables"),
+        (
+            ["relu/summary.csv", "tanh/summary.csv", "--metric", "val_accc"],
+            "Unknown --metric 'val_accc'. Choose one of:",
+        ),
+        (["relu/summary.csv", "relu/.hydra_missing"], "no such file"),
+    ],
+)
+def test_compare_bad_input(two_sweeps, args, message):
+    proc = compare(*args, cwd=two_sweeps)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
