@@ -24,7 +24,7 @@ run: $(STAMP)
 	$(BIN)/mlplab-run dataset=two_moons model.hidden='[16,16]' model.activation=gelu optimizer=sgd optimizer.lr=0.1
 
 sweep: $(STAMP)
-	$(BIN)/mlplab-run dataset=two_moons model.hidden='[16]'
+	$(BIN)/mlplab-run -m experiment=two_moons_arch
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

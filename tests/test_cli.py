@@ -108,7 +108,10 @@ BAD = [
     (["dataset=twomoons"], "Unknown dataset 'twomoons'. Choose one of: breast_cancer, circles"),
     (["optimizer=adamm"], "Unknown optimizer 'adamm'. Choose one of: adam, adamw, rmsprop, sgd"),
     (["model.hiden=[4]"], "Unknown key 'model.hiden'. Choose one of: activation, dropout, hidden"),
-    (["sed=3"], "Unknown key 'sed'. Choose one of: dataset, loss, model, optimizer, seed, sweep, trainer"),
+    (
+        ["sed=3"],
+        "Unknown key 'sed'. Choose one of: dataset, loss, model, optimizer, seed, sweep, trainer",
+    ),
     (
         ["trainer.epochs=ten"],
         "trainer.epochs: Value 'ten' of type 'str' could not be converted to Integer",

@@ -237,6 +237,8 @@ def finish_sweep(sweep_dir: Path, metric: str = "auto", by: str = "depth") -> in
 
 def format_summary(results, summary, metric: str = "auto") -> str:
     """The summary as an aligned text table: varying knobs, params, metric mean ± std, n."""
+    import pandas as pd
+
     from .results import default_metric, is_knob
 
     metric = default_metric(results) if metric == "auto" else metric
@@ -249,13 +251,15 @@ def format_summary(results, summary, metric: str = "auto") -> str:
         mean, std = summary.get(f"{name}_mean"), summary.get(f"{name}_std")
         if mean is None:
             continue
-        scale, fmt = (100, "{:.1f}") if name.endswith("acc") else (1, "{:.4g}")
+        scale, fmt, fmt_std = (
+            (100, "{:.1f}", "{:.1f}") if name.endswith("acc") else (1, "{:.4g}", "{:.2g}")
+        )
+        stds = std if std is not None else [None] * len(mean)
         table[name + (" %" if scale == 100 else "")] = [
             "-"
-            if m != m
-            else fmt.format(m * scale)
-            + ("" if s != s or s is None else " ± " + fmt.format(s * scale))
-            for m, s in zip(mean, std if std is not None else [None] * len(mean))
+            if pd.isna(m)
+            else fmt.format(m * scale) + ("" if pd.isna(s) else " ± " + fmt_std.format(s * scale))
+            for m, s in zip(mean, stds)
         ]
     table["n"] = summary["n"]
     if summary["n_failed"].any():
