@@ -87,8 +87,13 @@ def test_architecture_sweep_leaves_results_summary_and_plot(tmp_path):
 
 
 def test_an_impossible_grid_point_is_recorded_and_the_rest_complete(tmp_path):
-    proc = run_cli("-m", "model.hidden=[4],[0],[8]", "seed=0,1", *FAST, cwd=tmp_path)
+    proc = run_cli(
+        "-m", "model.hidden=[4],[0],[8]", "seed=0,1", "sweep.metric=train_loss", *FAST, cwd=tmp_path
+    )
     assert proc.returncode == 1
+    assert (
+        "train_loss" in proc.stdout and "val_acc" not in proc.stdout
+    )  # the table ranks by the chosen metric
     results = read(tmp_path, "results.csv")
     assert len(results) == 6
     bad = results[results["hidden"] == "[0]"]

@@ -202,7 +202,8 @@ def run() -> None:
         _fail(message)
     sweep_dir = SweepTables.sweep_dir()
     if sweep_dir is not None:
-        code = finish_sweep(sweep_dir)
+        sweep = SweepTables.config.get("sweep", {})
+        code = finish_sweep(sweep_dir, sweep.get("metric", "auto"), sweep.get("plot_by", "depth"))
         (sweep_dir / STOP_FILE).unlink(missing_ok=True)  # the next attempt starts clean
         sys.exit(code)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -130,7 +131,13 @@ SHORT_NAMES = {
     "seed": "seed",
 }
 # Settings that never change a result: kept out of the knob columns.
-NOT_KNOBS = ("trainer.progress", "trainer.threads", "sweep.fail_fast", "sweep.metric")
+NOT_KNOBS = (
+    "trainer.progress",
+    "trainer.threads",
+    "sweep.fail_fast",
+    "sweep.metric",
+    "sweep.plot_by",
+)
 RESULT_META = (
     "status",
     "error",
@@ -267,6 +274,12 @@ def write_sweep_tables(
     write_csv(sweep_dir / RESULTS_CSV, results)
     write_csv(sweep_dir / SUMMARY_CSV, summary)
     metric = default_metric(results) if metric == "auto" else metric
+    if metric not in results.columns:
+        choices = sorted(c for c in results.columns if f"{c}_mean" in summary.columns)
+        print(
+            f"mlplab: warning: metric {metric!r} is not in results.csv; choose one of: {', '.join(choices)}.",
+            file=sys.stderr,
+        )
     plottable = {f"{metric}_mean", "params_mean"} <= set(summary.columns)
     if plottable and summary[f"{metric}_mean"].notna().any():
         from . import plots

@@ -104,6 +104,7 @@ class SweepSettings:
 
     fail_fast: bool  #: stop launching jobs after the first failed or diverged one
     metric: str  #: the summary and plot metric; auto = val_acc (classification) or val_loss
+    plot_by: str  #: sweep.png draws one line per value of this results column
 
 
 @dataclass(frozen=True)
