@@ -166,3 +166,33 @@ def test_bad_input_gets_one_clear_line_and_leaves_nothing(tmp_path, overrides, m
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert run_dirs(tmp_path) == [] and not list(tmp_path.rglob("result.json"))
+
+
+def test_configs_ship_inside_the_wheel_and_are_found_from_any_folder(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    from conftest import REPO
+
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO), "-w", str(tmp_path / "whl")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    (wheel,) = (tmp_path / "whl").glob("mlplab-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        z.extractall(tmp_path / "site")
+    assert (
+        "mlplab/configs/config.yaml" in names and "mlplab/configs/dataset/two_moons.yaml" in names
+    )
+    assert "mlplab/configs/experiment/two_moons_arch.yaml" in names
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # the unpacked wheel comes first on the path, ahead of this checkout's editable install
+    proc = run_cli(
+        "dataset=xor", "trainer.epochs=1", cwd=elsewhere, env={"PYTHONPATH": str(tmp_path / "site")}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((elsewhere / "outputs" / "runs").glob("*/*/result.json"))) == 1
