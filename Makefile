@@ -17,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "torch>=2.4,<2.14"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,sklearn]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,all]"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -146,7 +146,8 @@ def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | None:
         s = settings.from_config(cfg)
         from .job import run_job
 
-        result = run_job(s, run_dir, overrides)
+        # with several GPUs, job n of a sweep takes GPU n mod count (round-robin)
+        result = run_job(s, run_dir, overrides, gpu=hydra_cfg.job.get("num"))
     except Exception as exc:  # a failing job must not cost the sweep
         config = settings.flat(OmegaConf.to_container(cfg, resolve=True))
         result = {
@@ -160,7 +161,29 @@ def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | None:
         write_json(run_dir / RESULT_FILE, result)
     if result["status"] != "completed" and fail_fast:
         (sweep_dir / STOP_FILE).write_text(f"{' '.join(overrides)}: {result['error']}\n")
+    if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):
+        return objective(result, OmegaConf.select(cfg, "sweep.metric", default="auto"))
     return result
+
+
+class TrialFailed(RuntimeError):
+    """Raised to an optimizing sweeper, which records the trial as failed and goes on."""
+
+
+def objective(result: dict, metric: str) -> float:
+    """The number an optimizing sweeper (Optuna) maximizes or minimizes: the job's metric.
+
+    A failed job raises TrialFailed after its result.json is written: Hydra keeps the
+    exception in the job's return, and the Optuna sweeper marks that trial failed
+    (``max_failure_rate`` decides whether the study goes on).
+    """
+    if metric == "auto":
+        metric = "val_acc" if result.get("val_acc") is not None else "val_loss"
+        metric = metric if result.get(metric) is not None else metric.replace("val", "train")
+    value = result.get(metric)
+    if result.get("status") != "completed" or value is None:
+        raise TrialFailed(f"{result.get('status')}: {result.get('error') or f'no {metric}'}")
+    return float(value)
 
 
 class SweepTables(Callback):
@@ -172,6 +195,8 @@ class SweepTables(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         SweepTables.overrides = list(config.hydra.overrides.task)
         SweepTables.config = config
+        # made now, not at the first launch: a sweeper's sqlite storage may live in it
+        SweepTables.sweep_dir().mkdir(parents=True, exist_ok=True)
 
     @staticmethod
     def sweep_dir() -> Path | None:
@@ -190,6 +215,7 @@ def run() -> None:
     # Let Hydra's composition errors reach us, to be told in one line; a real crash
     # (a bug, not a typo) then shows its whole traceback.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray's launcher: no token in ~/.ray
     try:
         _hydra_main()
     except Exception as exc:
@@ -212,7 +238,7 @@ def finish_sweep(sweep_dir: Path, metric: str = "auto", by: str = "depth") -> in
     """Write the sweep's tables, print its summary and failures; return the exit code."""
     from .results import write_sweep_tables
 
-    results, summary = write_sweep_tables(sweep_dir, metric, by)
+    results, summary = write_sweep_tables(sweep_dir, metric, by, trials=_optuna_trials())
     if results.empty:
         print(f"no jobs found under {sweep_dir}", file=sys.stderr)
         return 1
@@ -234,6 +260,17 @@ def finish_sweep(sweep_dir: Path, metric: str = "auto", by: str = "depth") -> in
     if stop.exists():
         print(f"fail_fast: stopped after {stop.read_text().strip()}", file=sys.stderr)
     return 0 if bad.empty and not stop.exists() else 1
+
+
+def _optuna_trials() -> list[tuple[int, set[str]]] | None:
+    """(trial number, its override strings) for every trial of this sweep's Optuna study."""
+    sweeper = SweepTables.config.hydra.sweeper if SweepTables.config is not None else {}
+    if "optuna" not in str(sweeper.get("_target_", "")) or not sweeper.get("storage"):
+        return None
+    import optuna
+
+    study = optuna.load_study(study_name=sweeper.study_name, storage=sweeper.storage)
+    return [(t.number, {f"{k}={v}" for k, v in t.params.items()}) for t in study.trials]
 
 
 def format_summary(results, summary, metric: str = "auto") -> str:

@@ -27,18 +27,25 @@ from .settings import ConfigError, RunSettings, flat
 from .train import FitResult, build_model, evaluate, fit, resolve_device
 
 
-def prepare(s: RunSettings) -> tuple[Dataset, torch.nn.Module, str]:
-    """Everything that can fail on user input, done before training or writing anything."""
+def prepare(s: RunSettings, gpu: int | None = None) -> tuple[Dataset, torch.nn.Module, str]:
+    """Everything that can fail on user input, done before training or writing anything.
+
+    ``gpu``: a sweep job's number; with several CUDA devices, job n takes device n mod count.
+    """
     if s.trainer.threads:
         torch.set_num_threads(s.trainer.threads)
-    device = resolve_device(s.trainer.device)
+    device = resolve_device(s.trainer.device, gpu)
     data = load(s.dataset, device)
     model, loss = build_model(s, data)
     return data, model, loss
 
 
 def run_job(
-    s: RunSettings, run_dir: Path, overrides: list[str] | None = None, progress: bool = False
+    s: RunSettings,
+    run_dir: Path,
+    overrides: list[str] | None = None,
+    progress: bool = False,
+    gpu: int | None = None,
 ) -> dict:
     """Train one configuration and write its run folder; ``result.json`` comes last.
 
@@ -46,7 +53,7 @@ def run_job(
     recorded as ``status: failed`` with its message, then re-raised.
     """
     run_dir = Path(run_dir)
-    data, model, loss = prepare(s)
+    data, model, loss = prepare(s, gpu)
     base = {
         "status": "failed",
         "error": None,

@@ -263,13 +263,24 @@ def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_sweep_tables(
-    sweep_dir: Path, metric: str = "auto", by: str = "depth"
+    sweep_dir: Path,
+    metric: str = "auto",
+    by: str = "depth",
+    trials: list[tuple[int, set[str]]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Re)build ``results.csv``, ``summary.csv`` and ``sweep.png`` from the job folders on disk."""
+    """(Re)build ``results.csv``, ``summary.csv`` and ``sweep.png`` from the job folders on disk.
+
+    ``trials``: an optimizing sweeper's (trial number, override strings) pairs; each row
+    gets the numbers of the trials whose overrides it ran (a repeated trial reuses its job).
+    """
     sweep_dir = Path(sweep_dir)
     results = collect(sweep_dir)
     if results.empty:
         return results, results
+    if trials is not None:
+        ran = [set(o.split()) for o in results["overrides"].fillna("")]
+        numbers = [" ".join(str(n) for n, params in trials if params <= job) for job in ran]
+        results.insert(1, "trial", numbers)
     summary = summarize_sweep(results)
     write_csv(sweep_dir / RESULTS_CSV, results)
     write_csv(sweep_dir / SUMMARY_CSV, summary)

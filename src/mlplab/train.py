@@ -59,8 +59,11 @@ def output_dim(loss: str, data: Dataset) -> int:
     return 1 if loss == "bce" else data.target_dim
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` takes CUDA when present; asking for CUDA without it is a user error."""
+def resolve_device(name: str, index: int | None = None) -> torch.device:
+    """``auto`` takes CUDA when present; asking for CUDA without it is a user error.
+
+    ``index`` spreads sweep jobs over several GPUs: device ``index mod device_count``.
+    """
     choose("trainer.device", name, ["auto", "cpu", "cuda"])
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
@@ -68,6 +71,8 @@ def resolve_device(name: str) -> torch.device:
         )
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and index is not None:
+        return torch.device("cuda", index % torch.cuda.device_count())
     return torch.device(name)
 
 

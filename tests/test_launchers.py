@@ -1,0 +1,114 @@
+"""Scaling out with Hydra's real launchers and the Optuna sweeper: same rows, resume, search."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+GRID = ["model.hidden=[4],[8],[16]", "model.activation=relu,tanh", "seed=0,1", "trainer.epochs=3"]
+SAME = [
+    "hidden",
+    "activation",
+    "seed",
+    "params",
+    "train_loss",
+    "val_loss",
+    "train_acc",
+    "val_acc",
+    "best_epoch",
+]
+
+
+def sweep_rows(tmp_path, name, *launcher):
+    proc = run_cli("-m", *GRID, *launcher, f"hydra.sweep.dir={name}", cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = pd.read_csv(tmp_path / name / "results.csv")
+    assert len(results) == 12 and (results["status"] == "completed").all()
+    return results[SAME].sort_values(["hidden", "activation", "seed"], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def basic_rows(tmp_path_factory):
+    return sweep_rows(tmp_path_factory.mktemp("basic"), "basic")
+
+
+@pytest.mark.parametrize(
+    "plugin, launcher",
+    [
+        (
+            "hydra_plugins.hydra_joblib_launcher",
+            ["hydra/launcher=processes", "hydra.launcher.n_jobs=2"],
+        ),
+        ("hydra_plugins.hydra_submitit_launcher", ["hydra/launcher=submitit_local"]),
+        (
+            "hydra_plugins.hydra_ray_launcher",
+            ["hydra/launcher=ray_local", "hydra.launcher.ray.init.num_cpus=2"],
+        ),
+    ],
+    ids=["joblib", "submitit_local", "ray_local"],
+)
+def test_every_launcher_leaves_the_basic_launchers_rows(tmp_path, basic_rows, plugin, launcher):
+    pytest.importorskip(plugin)
+    rows = sweep_rows(tmp_path, "sweep", *launcher)
+    pd.testing.assert_frame_equal(rows, basic_rows)  # same metrics for the same seeds on CPU
+
+
+def test_a_killed_joblib_sweep_resumes(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    args = ["-m", "model.hidden=[4],[8],[16],[32]", "seed=0,1,2", "trainer.epochs=200",
+            "hydra/launcher=processes", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=sweep"]  # fmt: skip
+    sweep = tmp_path / "sweep"
+    # a new session, so the kill takes the joblib workers down with the parent
+    proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 180
+    while (
+        len(list(sweep.glob("*/result.json"))) < 3
+        and time.monotonic() < deadline
+        and proc.poll() is None
+    ):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    done = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/result.json")}
+    assert 3 <= len(done) < 12
+    rerun = run_cli(*args, cwd=tmp_path, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    results = pd.read_csv(sweep / "results.csv")
+    assert len(results) == 12 and (results["status"] == "completed").all()
+    assert all((sweep / name / "result.json").stat().st_mtime_ns == t for name, t in done.items())
+
+
+def test_optuna_search_survives_a_failed_trial_and_resumes_its_study(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    args = ["-m", "hparams_search=two_moons_optuna", "trainer.epochs=3", "model.hidden=choice([4],[0],[16])",
+            "hydra.sweep.dir=search"]  # fmt: skip
+    proc = run_cli(
+        *args, "hydra.sweeper.n_trials=8", "hydra.sweeper.sampler.seed=3", cwd=tmp_path, timeout=600
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    assert (tmp_path / "search" / "optuna.db").is_file()
+    results = pd.read_csv(tmp_path / "search" / "results.csv")
+    trials = sorted(int(n) for cell in results["trial"].astype(str) for n in cell.split())
+    assert trials == list(range(8))  # every trial is in the table, under its Optuna number
+    assert set(results["status"]) <= {"completed", "failed"}
+    failed = results[results["status"] == "failed"]
+    assert (failed["hidden"] == "[0]").all() and proc.returncode == int(len(failed) > 0)
+    assert (results["hidden"] == "[0]").any(), "sampler seed 3 should try the impossible [0]"
+
+    again = run_cli(*args, "hydra.sweeper.n_trials=3", cwd=tmp_path, timeout=600)
+    assert "Using an existing study" in again.stderr + again.stdout
+    results = pd.read_csv(tmp_path / "search" / "results.csv")
+    trials = sorted(int(n) for cell in results["trial"].astype(str) for n in cell.split())
+    assert trials == list(range(11))  # the same study, continued
+
+
+def test_all_extras_resolve_together():
+    proc = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
