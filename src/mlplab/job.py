@@ -27,6 +27,11 @@ from .settings import ConfigError, RunSettings, flat
 from .train import FitResult, build_model, evaluate, fit, resolve_device
 
 
+# Results of jobs that hydra/launcher=stacked trained in a group, by run folder;
+# run_job writes such a job's folder from its entry instead of training again.
+PRETRAINED: dict[Path, FitResult] = {}
+
+
 def prepare(s: RunSettings, gpu: int | None = None) -> tuple[Dataset, torch.nn.Module, str]:
     """Everything that can fail on user input, done before training or writing anything.
 
@@ -66,10 +71,14 @@ def run_job(
         "n_train": len(data.X_train),
     }
     try:
-        bar = _progress_bar(s) if progress else None
-        fitted = fit(model, data, s, loss, progress=bar)
-        if bar is not None:
-            bar.close()
+        fitted = PRETRAINED.pop(run_dir.absolute(), None)
+        if fitted is not None:  # trained already, in a stacked group (hydra/launcher=stacked)
+            model = fitted.model
+        else:
+            bar = _progress_bar(s) if progress else None
+            fitted = fit(model, data, s, loss, progress=bar)
+            if bar is not None:
+                bar.close()
         result = {**base, **_outcome(fitted, model, data, loss)}
         _write_artifacts(run_dir, s, fitted, model, data)
     except Exception as exc:  # recorded for the sweep table, then re-raised
