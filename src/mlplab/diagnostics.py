@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,7 +38,7 @@ LAYER_COLUMNS = (
 # Grid sizes for counting regions: cell midpoints, so a grid point never sits on a
 # kink of a hand-built network whose kinks are at round numbers.
 LINE_POINTS = 4096
-PLANE_POINTS = 256  # per axis: 65 536 points
+PLANE_POINTS = 200  # per axis: 40 000 points
 
 
 @contextmanager
@@ -220,13 +221,10 @@ def linear_regions(model: nn.Module, points: torch.Tensor) -> int | None:
         return None
     if patterns.shape[1] == 0:
         return 1  # no kinks anywhere: one affine map
-    # Pack 62 bits per int64 word: unique rows of a few words, not of thousands of bools.
-    n, bits = patterns.shape
-    pad = -bits % 62
-    packed = torch.nn.functional.pad(patterns, (0, pad)).reshape(n, -1, 62).long()
-    powers = 2 ** torch.arange(62, device=points.device, dtype=torch.long)
-    words = (packed * powers).sum(dim=2)
-    return int(torch.unique(words, dim=0).shape[0])
+    # Exact distinct rows, fast: 8 units per byte, each row one opaque memcmp-able item
+    # (torch.unique(dim=0) on the bool rows is ~8x slower).
+    rows = np.packbits(patterns.cpu().numpy(), axis=1)
+    return len(np.unique(rows.view(np.dtype((np.void, rows.shape[1])))))
 
 
 def region_grid(X: torch.Tensor) -> torch.Tensor | None:

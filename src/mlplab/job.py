@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import traceback
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import plots
+from . import diagnostics, plots
 from .data import Dataset, load
 from .model import count_params
 from .results import (
@@ -67,11 +69,14 @@ def run_job(
     }
     try:
         bar = _progress_bar(s) if progress else None
-        fitted = fit(model, data, s, loss, progress=bar)
+        inside = _inspect_init(model, data, loss)
+        fitted = fit(model, data, s, loss, progress=_on_epoch(bar, inside, s, model, data, loss))
         if bar is not None:
             bar.close()
         result = {**base, **_outcome(fitted, model, data, loss)}
+        result.update(_inspect_end(inside, fitted, model, data, loss))
         _write_artifacts(run_dir, s, fitted, model, data)
+        _write_inside(run_dir, s, fitted, model, data, inside)
     except Exception as exc:  # recorded for the sweep table, then re-raised
         write_json(
             run_dir / RESULT_FILE,
@@ -151,6 +156,120 @@ def load_model(run_dir: Path, s: RunSettings) -> torch.nn.Module:
     )
     model.load_state_dict(load_file(str(Path(run_dir) / CHECKPOINT_FILE)))
     return model.eval()
+
+
+# ---------------------------------------------------------------- looking inside (issue 6)
+# layers.csv, the linear-region counts and the diagnostic figures. Measuring never
+# changes the run (diagnostics.py measures in eval mode, without .backward()).
+
+LAYERS_FILE = "layers.csv"
+ACTIVATION_SAMPLE = 2000  # rows of X_train kept for the activation histograms
+
+
+def _layer_rows(model, data: Dataset, loss: str, epoch: int) -> list[dict]:
+    rows = diagnostics.layer_stats(model, data.X_train, data.y_train, loss)
+    return [{"epoch": epoch, **row} for row in rows]
+
+
+def _regions(model, data: Dataset) -> int | None:
+    grid = diagnostics.region_grid(data.X_train)
+    return None if grid is None else diagnostics.linear_regions(model, grid)
+
+
+def _inspect_init(model, data: Dataset, loss: str) -> dict:
+    """Everything measured on the initial network: layers.csv rows, regions, activations."""
+    start = time.perf_counter()
+    acts = diagnostics.hidden_activations(model, data.X_train[:ACTIVATION_SAMPLE])
+    inside = {
+        "layers": _layer_rows(model, data, loss, 0),
+        "regions_init": _regions(model, data),
+        "acts_init": [a.cpu().numpy() for a in acts],
+    }
+    inside["seconds"] = time.perf_counter() - start
+    return inside
+
+
+def _on_epoch(bar, inside: dict, s: RunSettings, model, data: Dataset, loss: str):
+    """fit's per-epoch callback: the progress bar, and layers.csv rows every N epochs."""
+    every = s.trainer.layer_stats_every
+    if not every and bar is None:
+        return None
+
+    def on_epoch(epoch: int, row: dict) -> None:
+        if bar is not None:
+            bar(epoch, row)
+        if every and epoch % every == 0:
+            start = time.perf_counter()
+            inside["layers"] += _layer_rows(model, data, loss, epoch)
+            inside["seconds"] += time.perf_counter() - start
+
+    return on_epoch
+
+
+def _inspect_end(inside: dict, fitted: FitResult, model, data: Dataset, loss: str) -> dict:
+    """The result.json keys: regions and layer summaries at init and at the end."""
+    start = time.perf_counter()
+    layers, end = inside["layers"], fitted.history[-1]["epoch"]
+    if layers[-1]["epoch"] != end:
+        layers += _layer_rows(model, data, loss, end)
+    keys = {
+        "linear_regions": _regions(model, data),
+        "linear_regions_init": inside["regions_init"],
+        **diagnostics.summary([r for r in layers if r["epoch"] == end]),
+        **diagnostics.summary([r for r in layers if r["epoch"] == 0], "_init"),
+    }
+    inside["seconds"] += time.perf_counter() - start
+    keys["diagnostics_seconds"] = inside["seconds"]
+    return keys
+
+
+def _write_inside(
+    run_dir: Path, s: RunSettings, fitted: FitResult, model, data: Dataset, inside: dict
+) -> None:
+    """layers.csv, and the figures that fit this run (plots.why_not decides which)."""
+    columns = list(diagnostics.LAYER_COLUMNS)
+    write_csv(run_dir / LAYERS_FILE, pd.DataFrame(inside["layers"], columns=columns))
+    depth = len(inside["acts_init"])
+    fits = {
+        name: plots.why_not(name, data.in_dim, data.task, data.target_dim, depth) is None
+        for name in plots.FIGURES
+    }
+    title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
+    if fits["activations_init"]:
+        init = f"{s.model.init}" + (f" std={s.model.init_std}" if s.model.init == "normal" else "")
+        plots.activations(
+            inside["acts_init"], run_dir / "activations_init.png", f"{title}  init={init}"
+        )
+    if fitted.status != "completed":
+        return  # a diverged network has nothing to show
+    device = data.X_train.device
+    if fits["fit_1d"]:
+        line = torch.linspace(
+            float(data.X_train.min()), float(data.X_train.max()), diagnostics.LINE_POINTS,
+            device=device,
+        )[:, None]  # fmt: skip
+        plots.fit_1d(
+            _numpy_fn(model, device), data.X_train.cpu().numpy(), data.y_train.cpu().numpy(),
+            run_dir / "fit_1d.png", title, task=data.task,
+            kinks=diagnostics.kinks_1d(model, line),
+            X_val=None if data.X_val is None else data.X_val.cpu().numpy(),
+            y_val=None if data.y_val is None else data.y_val.cpu().numpy(),
+        )  # fmt: skip
+    if fits["neurons"]:
+        labels = None if data.task == "regression" else _labels(data.y_train)
+        units = _numpy_fn(diagnostics.first_hidden_units(model), device)
+        plots.neurons(units, data.X_train.cpu().numpy(), labels, run_dir / "neurons.png", title)
+
+
+def _numpy_fn(fn, device):
+    """A torch function of (N, d) inputs as a NumPy one (for the torch-free plots module)."""
+
+    @torch.no_grad()
+    def call(points: np.ndarray) -> np.ndarray:
+        out = fn(torch.as_tensor(points, dtype=torch.float32, device=device))
+        return out.squeeze(-1).cpu().numpy() if out.shape[-1] == 1 else out.cpu().numpy()
+
+    return call
 
 
 __all__ = ["ConfigError", "load_model", "prepare", "run_job"]
