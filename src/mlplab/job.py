@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from . import diagnostics, plots
 from .data import Dataset, load
-from .model import count_params
+from .model import count_params, resolve_init
 from .results import (
     CHECKPOINT_FILE,
     HISTORY_FILE,
@@ -236,7 +236,8 @@ def _write_inside(
     }
     title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
     if fits["activations_init"]:
-        init = f"{s.model.init}" + (f" std={s.model.init_std}" if s.model.init == "normal" else "")
+        init = resolve_init(s.model.init, s.model.activation)  # auto -> what was drawn
+        init += f" std={s.model.init_std}" if init == "normal" else ""
         plots.activations(
             inside["acts_init"], run_dir / "activations_init.png", f"{title}  init={init}"
         )
@@ -244,10 +245,7 @@ def _write_inside(
         return  # a diverged network has nothing to show
     device = data.X_train.device
     if fits["fit_1d"]:
-        line = torch.linspace(
-            float(data.X_train.min()), float(data.X_train.max()), diagnostics.LINE_POINTS,
-            device=device,
-        )[:, None]  # fmt: skip
+        line = diagnostics.region_grid(data.X_train)  # the grid linear_regions counts on
         plots.fit_1d(
             _numpy_fn(model, device), data.X_train.cpu().numpy(), data.y_train.cpu().numpy(),
             run_dir / "fit_1d.png", title, task=data.task,
