@@ -276,3 +276,16 @@ def test_result_json_says_null_where_regions_are_undefined(tmp_path):
     for key in ("dead_fraction", "grad_ratio_first_last", "act_std_last", "dead_fraction_init",
                 "grad_ratio_first_last_init", "act_std_last_init", "diagnostics_seconds"):  # fmt: skip
         assert isinstance(wide[key], float), key
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_diagnostics_and_figures_on_cuda(tmp_path):
+    for name in ("two_moons", "sine"):
+        s = make_settings(f"dataset={name}", "trainer.device=cuda", "trainer.epochs=3",
+                          "trainer.layer_stats_every=1")  # fmt: skip
+        result = run_job(s, tmp_path / name)
+        assert isinstance(result["linear_regions"], int) and result["dead_fraction"] is not None
+        assert len(pd.read_csv(tmp_path / name / "layers.csv")) == 4 * 2
+    assert (tmp_path / "two_moons" / "neurons.png").is_file()
+    assert (tmp_path / "sine" / "fit_1d.png").is_file()

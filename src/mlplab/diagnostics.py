@@ -100,6 +100,10 @@ def layer_stats(
     - ``weight_norm``, ``grad_norm``: Frobenius norms of the layer's weight matrices
       and of the gradient of the mean loss over ``X`` with respect to them (biases
       and norm parameters left out). ``grad_norm`` is None when ``loss`` is None.
+
+    Measured in eval mode, as ``train.evaluate`` does: dropout off, BatchNorm with its
+    running statistics. For a residual MLP a layer is a block and its output is the
+    residual stream, so ``dead_fraction`` says nothing about the ReLUs inside blocks.
     """
     groups = layers_of(model)
     weights = [[p for m in g for p in m.parameters() if p.dim() >= 2] for g in groups]
@@ -114,7 +118,8 @@ def layer_stats(
         # one (7,) tensor per layer, stacked, so the whole table costs one host sync
         numbers, k = [], 0
         for out, ws in zip(outputs, weights):
-            out = out.detach().reshape(len(X), -1).double()  # 1e11 squared overflows float32
+            # float64: an exploding init's gradients (1e23 at depth 10) overflow float32 squared
+            out = out.detach().reshape(len(X), -1).double()
             zero = out == 0
             grad_sq = out.new_zeros(())
             for g in grads[k : k + len(ws)] if grads is not None else ():
