@@ -75,7 +75,7 @@ def test_the_figures_show_what_their_names_say(tmp_path, drawn):
     legend = drawn["fit_1d.png"]["legend"]
     assert {"train data", "val data", "network"} <= set(legend)
     # the kinks marked are the regions counted in result.json
-    assert f"kinks ({sine['linear_regions']} linear pieces)" in legend
+    assert f"kinks ({sine['linear_regions']} linear regions)" in legend
     act = drawn["activations_init.png"]
     assert act["axes"] == 1 + 1  # the scale-by-layer panel and one histogram per layer
     assert act["titles"][1].startswith("layer 1\nstd ")
@@ -206,3 +206,10 @@ def test_sweep_figures_refuse_unknown_names_with_the_choices(tmp_path, sweep, ca
     with pytest.raises(ConfigError, match=match):
         call(sweep, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_figures_false_draws_nothing_but_measures_everything(tmp_path):
+    result = run_job(make_settings("dataset=two_moons", "trainer.epochs=3", "trainer.figures=false"),
+                     tmp_path)  # fmt: skip
+    assert pngs(tmp_path) == set()
+    assert (tmp_path / "layers.csv").is_file() and isinstance(result["linear_regions"], int)

@@ -107,6 +107,8 @@ def _write_artifacts(
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(state, str(tmp)))
     title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
+    if not s.trainer.figures:
+        return
     plots.curves(history, run_dir / "curves.png", title)
     if data.in_dim == 2 and data.task != "regression" and fitted.status == "completed":
         plots.boundary(
@@ -229,6 +231,8 @@ def _write_inside(
     """layers.csv, and the figures that fit this run (plots.why_not decides which)."""
     columns = list(diagnostics.LAYER_COLUMNS)
     write_csv(run_dir / LAYERS_FILE, pd.DataFrame(inside["layers"], columns=columns))
+    if not s.trainer.figures:
+        return
     depth = len(inside["acts_init"])
     fits = {
         name: plots.why_not(name, data.in_dim, data.task, data.target_dim, depth) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -171,7 +172,7 @@ def fit_1d(
         # short ticks along the bottom edge: x in data units, y in axes units
         ax.plot(
             kinks, np.zeros(len(kinks)), "|", ms=12, color="tab:red",
-            transform=ax.get_xaxis_transform(), label=f"kinks ({len(kinks) + 1} linear pieces)",
+            transform=ax.get_xaxis_transform(), label=f"kinks ({len(kinks) + 1} linear regions)",
         )  # fmt: skip
     ax.set(xlabel="x", ylabel="y", title=title or "fitted function")
     ax.legend(fontsize=8, loc="best")
@@ -450,4 +451,8 @@ def _label(colour_by: str, value) -> str:
 
 
 def _sort_key(value):
-    return (0, value, "") if isinstance(value, int | float) else (1, 0, str(value))
+    # numbers by value; text naturally, so "[2]" < "[16]" < "[8,8]"-style labels read in order
+    if isinstance(value, int | float):
+        return (0, (value,), "")
+    text = str(value)
+    return (1, tuple(int(n) for n in re.findall(r"\d+", text)), text)
