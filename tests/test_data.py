@@ -237,3 +237,17 @@ def test_parquet_reads_like_csv(tmp_path):
     pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "y": [0, 1, 0, 1]}).to_parquet(tmp_path / "p.parquet")
     d = load(file_settings(tmp_path / "p.parquet", "dataset.target=y", "dataset.val_fraction=0"))
     assert d.task == "binary" and len(d.X_train) == 4
+
+
+def test_gaussian_dataset_is_n01_with_a_linear_target():
+    X, y = DATASETS["gaussian"](
+        DatasetSettings("gaussian", n_samples=4000, n_features=16), np.random.default_rng(0)
+    )
+    assert X.shape == (4000, 16) and abs(X.mean()) < 0.02 and abs(X.std() - 1) < 0.02
+    w, *_ = np.linalg.lstsq(X, y, rcond=None)  # exactly linear: a perfect least-squares fit
+    assert np.allclose(X @ w, y)
+
+
+def test_gaussian_loads_as_seed_004s_100_unsplit_samples_in_256_dimensions():
+    d = load(dataset("dataset=gaussian"))
+    assert (d.in_dim, d.task, len(d.X_train), d.X_val) == (256, "regression", 100, None)

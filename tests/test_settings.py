@@ -84,3 +84,13 @@ def test_file_dataset_needs_a_path():
 def test_choose_lists_sorted_choices():
     with pytest.raises(ConfigError, match=r"^Unknown x 'c'. Choose one of: a, b.$"):
         settings.choose("x", "c", ["b", "a"])
+
+
+def test_layer_stats_every_is_null_by_default_and_refuses_negatives():
+    assert make_settings().trainer.layer_stats_every is None
+    assert make_settings("trainer.layer_stats_every=5").trainer.layer_stats_every == 5
+    with pytest.raises(
+        ConfigError,
+        match=r"trainer.layer_stats_every must be >= 0 or null \(at init and end only\), got -1",
+    ):
+        make_settings("trainer.layer_stats_every=-1")

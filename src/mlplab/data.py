@@ -131,6 +131,18 @@ def sign4(d: DatasetSettings, rng):
     return X, 2 * (X[:, 0] > 0).astype(int) + (X[:, 1] * X[:, 2] > 0).astype(int)
 
 
+def gaussian(d: DatasetSettings, rng):
+    """Seed 004's signal-propagation input: X ~ N(0, 1), y = X w with w ~ N(0, 1/n_features).
+
+    The linear teacher gives a unit-variance regression target, so the set can also be
+    trained on; at ``trainer.epochs=0`` only X matters.
+    """
+    n, dim = _required(d, "n_samples"), _required(d, "n_features")
+    X = rng.standard_normal((n, dim))
+    w = rng.standard_normal(dim) / np.sqrt(dim)
+    return X, X @ w + d.noise * rng.standard_normal(n)
+
+
 def _sklearn(loader_name: str):
     def load_bundled(d: DatasetSettings, rng):
         try:
@@ -202,6 +214,7 @@ DATASETS = {
     "sawtooth": sawtooth,
     "tabular": tabular,
     "sign4": sign4,
+    "gaussian": gaussian,
     "digits": _sklearn("digits"),
     "iris": _sklearn("iris"),
     "wine": _sklearn("wine"),

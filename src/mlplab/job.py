@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import traceback
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import plots
+from . import diagnostics, plots
 from .data import Dataset, load
-from .model import count_params
+from .model import count_params, resolve_init
 from .results import (
     CHECKPOINT_FILE,
     HISTORY_FILE,
@@ -25,7 +27,6 @@ from .results import (
 )
 from .settings import ConfigError, RunSettings, flat
 from .train import FitResult, build_model, evaluate, fit, resolve_device
-
 
 # Results of jobs that hydra/launcher=stacked trained in a group, by run folder;
 # run_job writes such a job's folder from its entry instead of training again.
@@ -71,16 +72,21 @@ def run_job(
         "n_train": len(data.X_train),
     }
     try:
+        inside = _inspect_init(model, data, loss)  # the network as drawn for this seed
         fitted = PRETRAINED.pop(run_dir.absolute(), None)
         if fitted is not None:  # trained already, in a stacked group (hydra/launcher=stacked)
             model = fitted.model
         else:
             bar = _progress_bar(s) if progress else None
-            fitted = fit(model, data, s, loss, progress=bar)
+            fitted = fit(
+                model, data, s, loss, progress=_on_epoch(bar, inside, s, model, data, loss)
+            )
             if bar is not None:
                 bar.close()
         result = {**base, **_outcome(fitted, model, data, loss)}
+        result.update(_inspect_end(inside, fitted, model, data, loss))
         _write_artifacts(run_dir, s, fitted, model, data)
+        _write_inside(run_dir, s, fitted, model, data, inside)
     except Exception as exc:  # recorded for the sweep table, then re-raised
         write_json(
             run_dir / RESULT_FILE,
@@ -111,6 +117,8 @@ def _write_artifacts(
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(state, str(tmp)))
     title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
+    if not s.trainer.figures:
+        return
     plots.curves(history, run_dir / "curves.png", title)
     if data.in_dim == 2 and data.task != "regression" and fitted.status == "completed":
         plots.boundary(
@@ -160,6 +168,120 @@ def load_model(run_dir: Path, s: RunSettings) -> torch.nn.Module:
     )
     model.load_state_dict(load_file(str(Path(run_dir) / CHECKPOINT_FILE)))
     return model.eval()
+
+
+# ---------------------------------------------------------------- looking inside (issue 6)
+# layers.csv, the linear-region counts and the diagnostic figures. Measuring never
+# changes the run (diagnostics.py measures in eval mode, without .backward()).
+
+LAYERS_FILE = "layers.csv"
+ACTIVATION_SAMPLE = 2000  # rows of X_train kept for the activation histograms
+
+
+def _layer_rows(model, data: Dataset, loss: str, epoch: int) -> list[dict]:
+    rows = diagnostics.layer_stats(model, data.X_train, data.y_train, loss)
+    return [{"epoch": epoch, **row} for row in rows]
+
+
+def _regions(model, data: Dataset) -> int | None:
+    grid = diagnostics.region_grid(data.X_train)
+    return None if grid is None else diagnostics.linear_regions(model, grid)
+
+
+def _inspect_init(model, data: Dataset, loss: str) -> dict:
+    """Everything measured on the initial network: layers.csv rows, regions, activations."""
+    start = time.perf_counter()
+    acts = diagnostics.hidden_activations(model, data.X_train[:ACTIVATION_SAMPLE])
+    inside = {
+        "layers": _layer_rows(model, data, loss, 0),
+        "regions_init": _regions(model, data),
+        "acts_init": [a.cpu().numpy() for a in acts],
+    }
+    inside["seconds"] = time.perf_counter() - start
+    return inside
+
+
+def _on_epoch(bar, inside: dict, s: RunSettings, model, data: Dataset, loss: str):
+    """fit's per-epoch callback: the progress bar, and layers.csv rows every N epochs."""
+    every = s.trainer.layer_stats_every
+    if not every and bar is None:
+        return None
+
+    def on_epoch(epoch: int, row: dict) -> None:
+        if bar is not None:
+            bar(epoch, row)
+        if every and epoch % every == 0:
+            start = time.perf_counter()
+            inside["layers"] += _layer_rows(model, data, loss, epoch)
+            inside["seconds"] += time.perf_counter() - start
+
+    return on_epoch
+
+
+def _inspect_end(inside: dict, fitted: FitResult, model, data: Dataset, loss: str) -> dict:
+    """The result.json keys: regions and layer summaries at init and at the end."""
+    start = time.perf_counter()
+    layers, end = inside["layers"], fitted.history[-1]["epoch"]
+    if layers[-1]["epoch"] != end:
+        layers += _layer_rows(model, data, loss, end)
+    keys = {
+        "linear_regions": _regions(model, data),
+        "linear_regions_init": inside["regions_init"],
+        **diagnostics.summary([r for r in layers if r["epoch"] == end]),
+        **diagnostics.summary([r for r in layers if r["epoch"] == 0], "_init"),
+    }
+    inside["seconds"] += time.perf_counter() - start
+    keys["diagnostics_seconds"] = inside["seconds"]
+    return keys
+
+
+def _write_inside(
+    run_dir: Path, s: RunSettings, fitted: FitResult, model, data: Dataset, inside: dict
+) -> None:
+    """layers.csv, and the figures that fit this run (plots.why_not decides which)."""
+    columns = list(diagnostics.LAYER_COLUMNS)
+    write_csv(run_dir / LAYERS_FILE, pd.DataFrame(inside["layers"], columns=columns))
+    if not s.trainer.figures:
+        return
+    depth = len(inside["acts_init"])
+    fits = {
+        name: plots.why_not(name, data.in_dim, data.task, data.target_dim, depth) is None
+        for name in plots.FIGURES
+    }
+    title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
+    if fits["activations_init"]:
+        init = resolve_init(s.model.init, s.model.activation)  # auto -> what was drawn
+        init += f" std={s.model.init_std}" if init == "normal" else ""
+        plots.activations(
+            inside["acts_init"], run_dir / "activations_init.png", f"{title}  init={init}"
+        )
+    if fitted.status != "completed":
+        return  # a diverged network has nothing to show
+    device = data.X_train.device
+    if fits["fit_1d"]:
+        line = diagnostics.region_grid(data.X_train)  # the grid linear_regions counts on
+        plots.fit_1d(
+            _numpy_fn(model, device), data.X_train.cpu().numpy(), data.y_train.cpu().numpy(),
+            run_dir / "fit_1d.png", title, task=data.task,
+            kinks=diagnostics.kinks_1d(model, line),
+            X_val=None if data.X_val is None else data.X_val.cpu().numpy(),
+            y_val=None if data.y_val is None else data.y_val.cpu().numpy(),
+        )  # fmt: skip
+    if fits["neurons"]:
+        labels = None if data.task == "regression" else _labels(data.y_train)
+        units = _numpy_fn(diagnostics.first_hidden_units(model), device)
+        plots.neurons(units, data.X_train.cpu().numpy(), labels, run_dir / "neurons.png", title)
+
+
+def _numpy_fn(fn, device):
+    """A torch function of (N, d) inputs as a NumPy one (for the torch-free plots module)."""
+
+    @torch.no_grad()
+    def call(points: np.ndarray) -> np.ndarray:
+        out = fn(torch.as_tensor(points, dtype=torch.float32, device=device))
+        return out.squeeze(-1).cpu().numpy() if out.shape[-1] == 1 else out.cpu().numpy()
+
+    return call
 
 
 __all__ = ["ConfigError", "load_model", "prepare", "run_job"]

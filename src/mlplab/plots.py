@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .results import atomic_write  # noqa: E402
+from .results import atomic_write, read_result  # noqa: E402
+from .settings import ConfigError, choose  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
@@ -106,3 +108,351 @@ def sweep(summary: pd.DataFrame, metric: str, by: str | None, path: Path, title:
     if by in summary.columns:
         ax.legend(title=None)
     _save(fig, path)
+
+
+# ---------------------------------------------------------------- looking inside a network
+# The figures below take arrays and callables, never a model, so this module stays
+# free of torch (mlplab-compare imports it). ``why_not`` is the one place that says
+# which run a figure fits; the job asks it before drawing, the figures before refusing.
+
+FIGURES = {
+    "fit_1d": "the fitted function against the data (1-D regression)",
+    "neurons": "per-unit activation heatmaps of the first hidden layer (2-D inputs)",
+    "activations_init": "per-layer activation distributions at init (hidden layers)",
+}
+
+
+def why_not(figure: str, in_dim: int, task: str, target_dim: int = 1, depth: int = 1) -> str | None:
+    """None when ``figure`` fits a run with these inputs, task and depth; else why it does not."""
+    choose("figure", figure, FIGURES)
+    if figure == "fit_1d" and (in_dim != 1 or task != "regression" or target_dim != 1):
+        return (
+            f"fit_1d.png needs one input feature and one regression target "
+            f"(like dataset=sine or sawtooth); got {in_dim} input features and a {task} task"
+            + (f" with {target_dim} targets" if task == "regression" else "")
+            + "."
+        )
+    if figure == "neurons" and in_dim != 2:
+        return f"neurons.png draws units over the input plane and needs 2 input features; got {in_dim}."
+    if figure in ("neurons", "activations_init") and depth == 0:
+        return f"{figure}.png needs a hidden layer; a linear model (model.hidden=[]) has none."
+    return None
+
+
+def _refuse(reason: str | None) -> None:
+    if reason is not None:
+        raise ConfigError(reason)
+
+
+def fit_1d(
+    predict, X: np.ndarray, y: np.ndarray, path: Path, title: str = "", *, task: str = "regression",
+    kinks: list[float] | None = None, X_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+) -> None:  # fmt: skip
+    """The network's function on a dense line against the data, kinks marked below.
+
+    ``predict`` maps an (N, 1) float array to (N,) outputs; ``kinks`` are the inputs
+    where its activation pattern changes (the linear regions' borders).
+    """
+    X, y = np.asarray(X, float), np.asarray(y, float)
+    target_dim = 1 if y.ndim == 1 else y.shape[1]
+    _refuse(why_not("fit_1d", X.shape[1], task, target_dim))
+    lo, hi = X.min(), X.max()
+    pad = 0.02 * (hi - lo) + 1e-6
+    line = np.linspace(lo - pad, hi + pad, 1000)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.scatter(X[:, 0], y.reshape(-1), s=12, color="0.55", label="train data", zorder=2)
+    if X_val is not None and len(X_val):
+        ax.scatter(
+            X_val[:, 0], np.reshape(y_val, -1), s=16, facecolors="none", edgecolors="tab:orange",
+            label="val data", zorder=2,
+        )  # fmt: skip
+    ax.plot(line, predict(line[:, None]), color="tab:blue", lw=2, label="network", zorder=3)
+    if kinks is not None:
+        # short ticks along the bottom edge: x in data units, y in axes units
+        ax.plot(
+            kinks, np.zeros(len(kinks)), "|", ms=12, color="tab:red",
+            transform=ax.get_xaxis_transform(), label=f"kinks ({len(kinks) + 1} linear regions)",
+        )  # fmt: skip
+    ax.set(xlabel="x", ylabel="y", title=title or "fitted function")
+    ax.legend(fontsize=8, loc="best")
+    _save(fig, path)
+
+
+def neurons(
+    units, X: np.ndarray, y: np.ndarray | None, path: Path, title: str = "", max_units: int = 32
+) -> None:
+    """One heatmap per first-layer unit over the input plane (seed 003's explorer, as a grid).
+
+    ``units`` maps an (N, 2) float array to (N, U) activations of the first hidden
+    layer; the data points are drawn on top, coloured by class when ``y`` is given.
+    """
+    X = np.asarray(X, float)
+    _refuse(why_not("neurons", X.shape[1], "any"))
+    pad = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-3
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    # tiles keep the input box's aspect: ny rows by nx columns of pixels
+    ny = 80
+    nx = int(np.clip(round(ny * (hi[0] - lo[0]) / (hi[1] - lo[1])), ny // 2, 2 * ny))
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], nx), np.linspace(lo[1], hi[1], ny))
+    values = np.asarray(units(np.c_[gx.ravel(), gy.ravel()]), float)  # (ny*nx, U)
+    total = values.shape[1]
+    shown = min(total, max_units)
+    cols = min(shown, 8)
+    rows = -(-shown // cols)
+    # One image of tiles and one scatter for every tile's dots: a grid of 32 axes
+    # costs ~5x more to draw, and every sweep job draws this figure.
+    gap = 14  # pixels between tiles, room for a label
+    mosaic = np.full((rows * (ny + gap), cols * (nx + gap)), np.nan)
+    dots_x, dots_y, dots_c = [], [], []
+    for k in range(shown):
+        r, c = divmod(k, cols)
+        v = values[:, k].reshape(ny, nx)
+        vmin, vmax = min(v.min(), 0.0), max(v.max(), 1e-12)
+        top, left = r * (ny + gap) + gap, c * (nx + gap)
+        mosaic[top : top + ny, left : left + nx] = (v[::-1] - vmin) / (vmax - vmin)
+        dots_x.append(left + (X[:, 0] - lo[0]) / (hi[0] - lo[0]) * (nx - 1))
+        dots_y.append(top + (hi[1] - X[:, 1]) / (hi[1] - lo[1]) * (ny - 1))
+        dots_c.append(np.zeros(len(X)) if y is None else np.asarray(y, float))
+    scale = 1.7 / ny
+    fig, ax = plt.subplots(figsize=(mosaic.shape[1] * scale + 0.3, mosaic.shape[0] * scale + 0.9))
+    cmap = plt.get_cmap("magma").with_extremes(bad="white")
+    ax.imshow(mosaic, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    ax.scatter(np.concatenate(dots_x), np.concatenate(dots_y), s=1.5, c=np.concatenate(dots_c),
+               cmap="cool", alpha=0.6, linewidths=0)  # fmt: skip
+    for k in range(shown):
+        r, c = divmod(k, cols)
+        dead = np.all(values[:, k] == 0)
+        ax.text(c * (nx + gap) + nx / 2, r * (ny + gap) + gap - 3,
+                f"unit {k + 1}" + (" (zero)" if dead else ""), ha="center", va="bottom",
+                fontsize=8, color="tab:red" if dead else "black")  # fmt: skip
+    ax.set_axis_off()
+    more = f" (first {shown} of {total})" if shown < total else ""
+    dots = "dots: training data" + (", coloured by class" if y is not None else "")
+    ax.set_title(
+        (title + "\n" if title else "")
+        + f"first hidden layer{more}: each unit's activation over the input plane\n"
+        + f"black = 0 (unit off), bright = high (own scale per unit); {dots}",
+        fontsize=9,
+    )
+    _save(fig, path)
+
+
+def activations(acts: list[np.ndarray], path: Path, title: str = "", max_layers: int = 10) -> None:
+    """Per-layer activation distributions (seed 000/004's init comparison).
+
+    ``acts[i]`` holds hidden layer i+1's outputs (any shape). Top: std and mean |a|
+    per layer on a log scale, where vanishing and exploding signals show as a slope.
+    Below: a histogram per layer on its own scale, exact zeros (ReLU's off units) left
+    out and counted in the panel's title.
+    """
+    if not acts:
+        _refuse(why_not("activations_init", 0, "any", depth=0))
+    acts = [np.asarray(a, float).ravel() for a in acts]
+    finite = [a[np.isfinite(a)] for a in acts]
+    depth = len(acts)
+    picked = np.unique(np.linspace(0, depth - 1, min(depth, max_layers)).round().astype(int))
+    cols = len(picked)
+    fig = plt.figure(figsize=(max(6.0, 1.9 * cols), 5.6))
+    grid = fig.add_gridspec(2, cols, height_ratios=[1.2, 1], hspace=0.55)
+    top = fig.add_subplot(grid[0, :])
+    layers = np.arange(1, depth + 1)
+    stds = np.array([a.std() if len(a) else np.nan for a in finite])
+    means = np.array([np.abs(a).mean() if len(a) else np.nan for a in finite])
+    top.plot(layers, stds, "o-", label="std")
+    top.plot(layers, means, "s--", label="mean |activation|")
+    scale = np.r_[stds, means]
+    scale = scale[np.isfinite(scale)]
+    if len(scale) and scale.min() > 0:
+        top.set_yscale("log")
+        # show at least two decades, so a preserved signal reads as flat, not as a trend
+        lo, hi = scale.min(), scale.max()
+        if hi / lo < 100:
+            mid = np.sqrt(lo * hi)
+            top.set_ylim(mid / 10, mid * 10)
+    top.set(xlabel="hidden layer", ylabel="activation scale", xticks=layers)
+    top.legend(fontsize=8)
+    top.set_title(title or "activations at init", fontsize=10)
+    for j, i in enumerate(picked):
+        ax = fig.add_subplot(grid[1, j])
+        a = finite[i]
+        nonzero = a[a != 0]
+        zero = 1 - len(nonzero) / len(acts[i]) if len(acts[i]) else 0.0
+        if len(nonzero):
+            counts, edges = np.histogram(nonzero, bins=40)
+            ax.stairs(counts, edges, fill=True, color="tab:blue")  # one artist, not 40 bars
+        else:
+            ax.text(0.5, 0.5, "all zero", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3))
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+        ax.tick_params(axis="x", labelsize=7)
+        ax.xaxis.get_offset_text().set_fontsize(7)
+        ax.set_title(f"layer {i + 1}\nstd {stds[i]:.1e}, {zero:.0%} zero", fontsize=8)
+        if j == 0:
+            ax.set_ylabel("count\n(zeros left out)", fontsize=7)
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------- a sweep on one figure
+
+
+def sweep_curves(
+    runs, colour_by: str, path: Path, metric: str = "train_loss", title: str = ""
+) -> None:
+    """Every run's ``metric`` against epoch on one figure, one colour per value of ``colour_by``.
+
+    ``runs``: run folders (each with history.csv and result.json), or a long
+    DataFrame with columns ``run``, ``epoch``, ``metric`` and ``colour_by``.
+    ``colour_by`` is a config key (``init``, ``model.init``, ``lr``) or a result key
+    (``params``, ``depth``).
+    """
+    frame = _runs_frame(runs, colour_by, "history.csv")
+    if metric not in frame.columns:
+        _refuse(f"Unknown metric {metric!r}. Choose one of: {', '.join(sorted(HISTORY_METRICS))}.")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _lines(ax, frame, colour_by, "epoch", metric)
+    ax.set(
+        xlabel="epoch", ylabel=metric.replace("_", " "), title=title or f"{metric} by {colour_by}"
+    )
+    _save(fig, path)
+
+
+def layer_profile(
+    runs, colour_by: str, path: Path, column: str = "act_std", epoch: int = 0, title: str = ""
+) -> None:
+    """Each run's layers.csv ``column`` against layer at ``epoch`` (0: init), coloured by ``colour_by``.
+
+    At init this is seed 004's signal-propagation plot: a flat line keeps the signal,
+    a falling one loses it, a rising one explodes.
+    """
+    frame = _runs_frame(runs, colour_by, "layers.csv")
+    if column not in frame.columns:
+        _refuse(f"Unknown column {column!r}. Choose one of: {', '.join(LAYER_METRICS)}.")
+    at = frame[frame["epoch"] == epoch]
+    if at.empty:
+        epochs = ", ".join(map(str, sorted(frame["epoch"].unique())))
+        _refuse(f"No layers.csv rows at epoch {epoch}. Epochs recorded: {epochs}.")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _lines(ax, at, colour_by, "layer", column, marker="o")
+    ax.set_xticks(sorted(at["layer"].unique()))
+    when = "at init" if epoch == 0 else f"at epoch {epoch}"
+    ax.set(xlabel="layer (last = output)", ylabel=column.replace("_", " "),
+           title=title or f"{column} by layer {when}, by {colour_by}")  # fmt: skip
+    _save(fig, path)
+
+
+HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
+LAYER_METRICS = ("act_mean", "act_std", "act_abs_mean", "zero_fraction", "dead_fraction",
+                 "weight_norm", "grad_norm")  # fmt: skip
+
+
+def _runs_frame(runs, colour_by: str, table: str) -> pd.DataFrame:
+    """A long frame of the runs' ``table`` rows with ``run`` and ``colour_by`` columns.
+
+    ``colour_by`` may name several keys, comma-separated (``init,init_std``): their
+    values are joined into one label.
+    """
+    keys = [k.strip() for k in colour_by.split(",")]
+    if isinstance(runs, pd.DataFrame):
+        for key in keys:
+            if key not in runs.columns:
+                _refuse(
+                    f"Unknown column {key!r}. Choose one of: {', '.join(map(str, runs.columns))}."
+                )
+        if "run" not in runs.columns:
+            _refuse(
+                "A frame of runs needs a 'run' column that tells one run's rows from another's."
+            )
+        if len(keys) > 1:
+            runs = runs.assign(**{colour_by: _joined(runs, keys)})
+        return runs
+    frames = []
+    for run in map(Path, runs):
+        result = read_result(run)
+        if result is None or not (run / table).is_file():
+            continue  # a run that never finished has nothing to draw
+        rows = pd.read_csv(run / table)
+        rows["run"] = str(run)
+        values = {key: _value_of(result, key) for key in keys}
+        for key, value in values.items():
+            rows[key] = value
+        if len(keys) > 1:
+            rows[colour_by] = _joined(rows, keys)
+        frames.append(rows)
+    if not frames:
+        _refuse(f"No finished runs with {table} to draw.")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _joined(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    return (
+        frame[keys]
+        .astype(str)
+        .agg(lambda row: ", ".join(f"{k}={v}" for k, v in zip(keys, row)), axis=1)
+    )
+
+
+def _value_of(result: dict, key: str):
+    """``key`` in a result.json: a config key, a result key, or the end of a config key (init)."""
+    config = result.get("config", {})
+    if key in config:
+        value = config[key]
+    elif key in result and not isinstance(result[key], dict | list):
+        value = result[key]
+    else:
+        matches = [k for k in config if k.endswith("." + key)]
+        if len(matches) != 1:
+            scalars = [k for k, v in result.items() if not isinstance(v, dict | list)]
+            choices = sorted({*config, *(k.rpartition(".")[2] for k in config), *scalars})
+            _refuse(f"Unknown colour_by {key!r}. Choose one of: {', '.join(choices)}.")
+        value = config[matches[0]]
+    return str(value) if isinstance(value, list) else value
+
+
+def _lines(ax, frame: pd.DataFrame, colour_by: str, x: str, y: str, marker=None) -> None:
+    values = frame[colour_by]
+    distinct = sorted(values.dropna().unique(), key=_sort_key)
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric and len(distinct) > 10:
+        # many numeric values (a learning-rate range): a continuous scale with a colour bar
+        lo, hi = min(distinct), max(distinct)
+        log = lo > 0 and hi / lo > 100
+        norm = (matplotlib.colors.LogNorm if log else matplotlib.colors.Normalize)(lo, hi)
+        cmap = plt.get_cmap("viridis")
+        colour = {v: cmap(norm(v)) for v in distinct}
+        fig = ax.get_figure()
+        fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=colour_by)
+    else:
+        cmap = plt.get_cmap("tab10" if len(distinct) <= 10 else "tab20")
+        colour = {v: cmap(i % cmap.N) for i, v in enumerate(distinct)}
+    continuous = numeric and len(distinct) > 10
+    labelled = set()
+    for _, rows in frame.groupby("run", sort=False):
+        value = rows[colour_by].iloc[0]
+        label = None if continuous or value in labelled else _label(colour_by, value)
+        labelled.add(value)
+        rows = rows.sort_values(x)
+        ax.plot(rows[x], rows[y], color=colour.get(value, "0.5"), alpha=0.8, lw=1.4,
+                marker=marker, ms=3, label=label)  # fmt: skip
+    ys = frame[y].dropna()
+    if len(ys) and (ys > 0).all() and ys.max() / ys.min() > 20:
+        ax.set_yscale("log")
+    if not continuous:
+        # legend in the order of the sorted values, not of the runs
+        handles, labels = ax.get_legend_handles_labels()
+        order = {_label(colour_by, v): i for i, v in enumerate(distinct)}
+        pairs = sorted(zip(handles, labels), key=lambda hl: order.get(hl[1], 0))
+        ax.legend(*zip(*pairs), fontsize=8)
+
+
+def _label(colour_by: str, value) -> str:
+    return str(value) if "," in colour_by else f"{colour_by}={value}"
+
+
+def _sort_key(value):
+    # numbers by value; text naturally, so "[2]" < "[16]" < "[8,8]"-style labels read in order
+    if isinstance(value, int | float):
+        return (0, (value,), "")
+    text = str(value)
+    return (1, tuple(int(n) for n in re.findall(r"\d+", text)), text)

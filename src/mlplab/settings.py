@@ -18,7 +18,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 DATASET_NAMES = (
     "two_moons", "xor", "diag_flip", "circles", "spiral", "sine", "sawtooth", "tabular",
-    "sign4", "digits", "iris", "wine", "breast_cancer", "diabetes", "file",
+    "sign4", "gaussian", "digits", "iris", "wine", "breast_cancer", "diabetes", "file",
 )  # fmt: skip
 ACTIVATION_NAMES = ("relu", "leaky_relu", "gelu", "tanh", "sigmoid", "silu", "identity")
 INIT_NAMES = (
@@ -96,6 +96,8 @@ class TrainerSettings:
     device: str  #: auto | cpu | cuda
     threads: int | None  #: torch intra-op threads; 1 is fastest for small models
     progress: bool  #: a progress bar for runs longer than a few seconds
+    layer_stats_every: int | None  #: layers.csv rows every N epochs too (null/0: init, end)
+    figures: bool  #: the run folder's PNGs; false saves ~0.3-0.7 s a job in big sweeps
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,10 @@ def validate(s: RunSettings) -> RunSettings:
     if t.batch_size is not None and t.batch_size <= 0:
         raise ConfigError(
             f"trainer.batch_size must be a positive integer or null (full batch), got {t.batch_size}."
+        )
+    if t.layer_stats_every is not None and t.layer_stats_every < 0:
+        raise ConfigError(
+            f"trainer.layer_stats_every must be >= 0 or null (at init and end only), got {t.layer_stats_every}."
         )
     if t.threads is not None and t.threads <= 0:
         raise ConfigError(f"trainer.threads must be a positive integer or null, got {t.threads}.")

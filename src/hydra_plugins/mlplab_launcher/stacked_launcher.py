@@ -95,9 +95,11 @@ def pretrain(configs: list[DictConfig], max_models: int) -> int:
             continue  # resume: the job will be skipped
         task_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
         try:
-            todo.append((run_dir, settings.from_config(task_cfg)))
+            s = settings.from_config(task_cfg)
         except Exception:
             continue  # an invalid job is recorded as failed by its own run
+        if not s.trainer.layer_stats_every:  # per-epoch layer statistics need fit's loop
+            todo.append((run_dir, s))
     count = 0
     for group in stacked.stack_groups([s for _, s in todo], max_models):
         if len(group) < 2:

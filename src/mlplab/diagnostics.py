@@ -1,0 +1,285 @@
+"""Looking inside a network: per-layer statistics and linear-region counts.
+
+Pure functions of a model built by ``make_mlp`` and some inputs; nothing here trains,
+writes files or draws. Every measurement runs in eval mode and takes gradients with
+``torch.autograd.grad`` (never ``.backward()``), so measuring a model during training
+leaves no trace: no dropout draw from the global generator, no BatchNorm running-stat
+update, no ``.grad`` left on a parameter. A run with diagnostics every epoch trains
+bit for bit like one without.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+from .model import ResidualBlock
+from .train import LOSSES
+
+# The units whose sign pattern cuts the input space into linear regions. Leaky ReLU
+# has the same kink at 0 as ReLU, so its regions are counted the same way.
+PIECEWISE_LINEAR_UNITS = (nn.ReLU, nn.LeakyReLU)
+# Modules that keep a network piecewise linear in eval mode (BatchNorm is then an
+# affine map with its running statistics; dropout is the identity).
+_PIECEWISE_LINEAR = (
+    *PIECEWISE_LINEAR_UNITS, nn.Linear, nn.Identity, nn.Dropout, nn.BatchNorm1d, nn.Sequential,
+    ResidualBlock,
+)  # fmt: skip
+
+LAYER_COLUMNS = (
+    "epoch", "layer", "kind", "width", "act_mean", "act_std", "act_abs_mean", "zero_fraction",
+    "dead_fraction", "weight_norm", "grad_norm",
+)  # fmt: skip
+
+# Grid sizes for counting regions: cell midpoints, so a grid point never sits on a
+# kink of a hand-built network whose kinks are at round numbers.
+LINE_POINTS = 4096
+PLANE_POINTS = 200  # per axis: 40 000 points
+
+
+@contextmanager
+def _eval_mode(model: nn.Module):
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def layers_of(model: nn.Sequential) -> list[list[nn.Module]]:
+    """Group a ``make_mlp`` network into layers: a module holding a Linear, then what follows it.
+
+    Plain MLP: ``[Linear, (norm), act, (dropout)]`` per hidden layer, then ``[Linear]``
+    (the output layer). Residual MLP: ``[Linear]`` (the embedding), one layer per
+    residual block, then the output layer.
+    """
+    groups: list[list[nn.Module]] = []
+    for module in model:
+        if any(isinstance(m, nn.Linear) for m in module.modules()) or not groups:
+            groups.append([module])
+        else:
+            groups[-1].append(module)
+    return groups
+
+
+def hidden_activations(model: nn.Sequential, X: torch.Tensor) -> list[torch.Tensor]:
+    """Each hidden layer's output (after its activation) on ``X``, in eval mode: (N, width) each."""
+    with _eval_mode(model), torch.no_grad():
+        return _layer_outputs(model, X)[:-1]
+
+
+def _layer_outputs(model: nn.Sequential, X: torch.Tensor) -> list[torch.Tensor]:
+    outputs, h = [], X
+    for group in layers_of(model):
+        for module in group:
+            h = module(h)
+        outputs.append(h)
+    return outputs
+
+
+def _target(y: torch.Tensor, loss: str) -> torch.Tensor:
+    return y.reshape(-1).long() if loss == "cross_entropy" else y
+
+
+def layer_stats(
+    model: nn.Sequential, X: torch.Tensor, y: torch.Tensor | None, loss: str | None
+) -> list[dict]:
+    """One row per layer (hidden layers, then the output layer) measured on ``X``, ``y``.
+
+    - ``act_mean``, ``act_std``, ``act_abs_mean``: over all N x width outputs of the
+      layer (after its activation; the output layer's are the logits). ``act_std`` is
+      the population std; ``act_abs_mean`` is seed 004's "mean |activation|".
+    - ``zero_fraction``: share of those outputs that are exactly 0;
+      ``dead_fraction``: share of units that are 0 on *every* row of ``X`` (a dead
+      ReLU gets no gradient from any sample). Both None for the output layer.
+    - ``weight_norm``, ``grad_norm``: Frobenius norms of the layer's weight matrices
+      and of the gradient of the mean loss over ``X`` with respect to them (biases
+      and norm parameters left out). ``grad_norm`` is None when ``loss`` is None.
+
+    Measured in eval mode, as ``train.evaluate`` does: dropout off, BatchNorm with its
+    running statistics. For a residual MLP a layer is a block and its output is the
+    residual stream, so ``dead_fraction`` says nothing about the ReLUs inside blocks.
+    """
+    groups = layers_of(model)
+    weights = [[p for m in g for p in m.parameters() if p.dim() >= 2] for g in groups]
+    with _eval_mode(model), torch.enable_grad():
+        outputs = _layer_outputs(model, X)
+        grads = None
+        if loss is not None:
+            value = LOSSES[loss][0](outputs[-1], _target(y, loss))
+            flat = [w for ws in weights for w in ws]
+            grads = torch.autograd.grad(value, flat, allow_unused=True)
+    with torch.no_grad():
+        # one (7,) tensor per layer, stacked, so the whole table costs one host sync
+        numbers, k = [], 0
+        for out, ws in zip(outputs, weights):
+            # float64: an exploding init's gradients (1e23 at depth 10) overflow float32 squared
+            out = out.detach().reshape(len(X), -1).double()
+            zero = out == 0
+            grad_sq = out.new_zeros(())
+            for g in grads[k : k + len(ws)] if grads is not None else ():
+                if g is not None:
+                    grad_sq = grad_sq + g.double().pow(2).sum()
+            k += len(ws)
+            weight_sq = sum((w.detach().double().pow(2).sum() for w in ws), out.new_zeros(()))
+            numbers.append(
+                torch.stack([
+                    out.mean(), out.std(correction=0), out.abs().mean(), zero.float().mean(),
+                    zero.all(dim=0).float().mean(), weight_sq.sqrt(), grad_sq.sqrt(),
+                ])
+            )  # fmt: skip
+        table = torch.stack(numbers).cpu().tolist()
+    rows = []
+    for i, (mean, std, abs_mean, zero_frac, dead_frac, w_norm, g_norm) in enumerate(table):
+        hidden = i < len(groups) - 1
+        rows.append(
+            {
+                "layer": i + 1,
+                "kind": "hidden" if hidden else "output",
+                "width": int(outputs[i].shape[-1]),
+                "act_mean": mean,
+                "act_std": std,
+                "act_abs_mean": abs_mean,
+                "zero_fraction": zero_frac if hidden else None,
+                "dead_fraction": dead_frac if hidden else None,
+                "weight_norm": w_norm,
+                "grad_norm": g_norm if grads is not None else None,
+            }
+        )
+    return rows
+
+
+def summary(rows: list[dict], suffix: str = "") -> dict:
+    """The ``result.json`` keys one set of ``layer_stats`` rows gives (``suffix`` names the time).
+
+    ``dead_fraction``: dead units over all hidden units; ``grad_ratio_first_last``:
+    gradient norm of the first layer over that of the output layer (much below 1:
+    vanishing gradients); ``act_std_last``: ``act_std`` of the last hidden layer.
+    """
+    hidden = [r for r in rows if r["kind"] == "hidden"]
+    units = sum(r["width"] for r in hidden)
+    dead = sum(r["dead_fraction"] * r["width"] for r in hidden) / units if units else None
+    first, last = rows[0].get("grad_norm"), rows[-1].get("grad_norm")
+    if first is None or last is None:
+        ratio = None
+    else:
+        ratio = first / last if last > 0 else (math.nan if first == 0 else math.inf)
+    return {
+        f"dead_fraction{suffix}": dead,
+        f"grad_ratio_first_last{suffix}": ratio,
+        f"act_std_last{suffix}": hidden[-1]["act_std"] if hidden else None,
+    }
+
+
+# ---------------------------------------------------------------- linear regions
+
+
+def piecewise_linear(model: nn.Module) -> str | None:
+    """None when ``model`` is piecewise linear in eval mode; else the reason it is not."""
+    for module in model.modules():
+        if not isinstance(module, _PIECEWISE_LINEAR):
+            return f"{type(module).__name__} is not piecewise linear"
+    return None
+
+
+def activation_patterns(model: nn.Module, points: torch.Tensor) -> torch.Tensor | None:
+    """Which ReLU-family units are active (pre-activation > 0) at each point: (N, units) bool.
+
+    None when the network is not piecewise linear (GELU, SiLU, tanh, sigmoid,
+    LayerNorm): it has no activation regions to speak of.
+    """
+    if piecewise_linear(model) is not None:
+        return None
+    signs: list[torch.Tensor] = []
+
+    def record(module, inputs):
+        signs.append(inputs[0].reshape(len(points), -1) > 0)
+
+    units = [m for m in model.modules() if isinstance(m, PIECEWISE_LINEAR_UNITS)]
+    handles = [m.register_forward_pre_hook(record) for m in units]
+    try:
+        with _eval_mode(model), torch.no_grad():
+            model(points)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not signs:
+        return torch.zeros(len(points), 0, dtype=torch.bool, device=points.device)
+    return torch.cat(signs, dim=1)
+
+
+def linear_regions(model: nn.Module, points: torch.Tensor) -> int | None:
+    """How many linear regions of ``model`` the ``points`` fall in (distinct activation patterns).
+
+    In a ReLU network every activation pattern holds on one convex polytope, on which
+    the network is one affine map, so distinct patterns are distinct regions. On a
+    grid this is a lower bound on the regions in the grid's box: a region thinner
+    than a cell can be missed. None for networks that are not piecewise linear.
+    """
+    patterns = activation_patterns(model, points)
+    if patterns is None:
+        return None
+    if patterns.shape[1] == 0:
+        return 1  # no kinks anywhere: one affine map
+    # Exact distinct rows, fast: 8 units per byte, each row one opaque memcmp-able item
+    # (torch.unique(dim=0) on the bool rows is ~8x slower).
+    rows = np.packbits(patterns.cpu().numpy(), axis=1)
+    return len(np.unique(rows.view(np.dtype((np.void, rows.shape[1])))))
+
+
+def region_grid(X: torch.Tensor) -> torch.Tensor | None:
+    """Points to count regions on: a line over a 1-D input's range, a grid over a 2-D box.
+
+    Cell midpoints of ``LINE_POINTS`` cells (1-D) or ``PLANE_POINTS``² cells (2-D)
+    spanning the bounding box of ``X``. None for inputs of 3 or more dimensions.
+    """
+    dim = X.shape[1]
+    if dim not in (1, 2):
+        return None
+    n = LINE_POINTS if dim == 1 else PLANE_POINTS
+    lo, hi = X.min(dim=0).values, X.max(dim=0).values
+    mid = (torch.arange(n, device=X.device, dtype=X.dtype) + 0.5) / n
+    axes = [lo[j] + mid * (hi[j] - lo[j]) for j in range(dim)]
+    if dim == 1:
+        return axes[0][:, None]
+    gx, gy = torch.meshgrid(axes[0], axes[1], indexing="xy")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+
+
+def kinks_1d(model: nn.Module, x: torch.Tensor) -> list[float] | None:
+    """Where along a sorted (N, 1) line of inputs the activation pattern changes (midpoints)."""
+    patterns = activation_patterns(model, x)
+    if patterns is None:
+        return None
+    change = (patterns[1:] != patterns[:-1]).any(dim=1)
+    mids = (x[1:, 0] + x[:-1, 0]) / 2
+    return mids[change].cpu().tolist()
+
+
+# ---------------------------------------------------------------- arrays for the figures
+
+
+def first_hidden_units(model: nn.Sequential):
+    """A function mapping (N, in_dim) inputs to layer 1's outputs (N, width), as in layers.csv.
+
+    For a plain MLP that is the first hidden layer after its activation; for a
+    residual MLP, the embedding. Raises ValueError for a linear model.
+    """
+    if len(layers_of(model)) < 2:
+        raise ValueError("a linear model (model.hidden=[]) has no hidden units")
+    first = layers_of(model)[0]
+
+    @torch.no_grad()
+    def units(points: torch.Tensor) -> torch.Tensor:
+        with _eval_mode(model):
+            h = points
+            for module in first:
+                h = module(h)
+        return h.reshape(len(points), -1)
+
+    return units
