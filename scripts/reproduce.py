@@ -13,6 +13,7 @@ page is typed by hand except the seeds' own numbers and the notes on differences
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class Experiment:
     finding: object  # (results, summary, history) -> (holds: bool, text)
     notes: str = ""
     quick: list[str] = field(default_factory=lambda: ["trainer.epochs=3"])
+    figures: list[str] = field(default_factory=list)  # sweep-level PNGs shown on the page
 
 
 def markdown(frame: pd.DataFrame, index: bool = False) -> str:
@@ -133,6 +135,16 @@ def e8(results, summary, sweep):
     )
 
 
+def e9(results, summary, sweep):
+    scale = results.assign(scheme=results["init"] + " σ=" + results["model.init_std"].astype(str))
+    last = scale.groupby("scheme")["act_std_last_init"].mean()
+    small, large, he = last["normal σ=0.01"], last["normal σ=1.0"], last["he_normal σ=0.01"]
+    ok = small < 1e-6 and large > 1e6 and 0.1 < he < 10
+    return ok, (f"std of the last hidden layer's activations at init: N(0, 0.01²) {small:.2g} (vanished), "
+                f"N(0, 1) {large:.2g} (exploded), He {he:.2f} (preserved), Xavier "
+                f"{last['xavier_normal σ=0.01']:.3f} (halved at every ReLU layer: Xavier ignores the dead half)")  # fmt: skip
+
+
 def e10(results, summary, sweep):
     loss = mean_by(results, "hidden", "train_loss")
     ok = loss["[50]"] < 0.01 and loss["[50]"] < loss["[5]"] < loss["[2]"]
@@ -191,7 +203,8 @@ EXPERIMENTS = [
                ["init", "model.init_std", "train_loss_mean", "train_loss_std"], e3,
                "The seed's 'epoch 0' loss is the running mean during the first epoch of per-sample SGD; mlplab's "
                "epoch 0 is the network as initialized, before any step, so its epoch-0 column is higher for the "
-               "large init. The seed's network for this table is not shown; mlplab uses 4->8->4."),
+               "large init. The seed's network for this table is not shown; mlplab uses 4->8->4.",
+               figures=["curves.png"]),
     Experiment("E4", "two_moons_gd", "002", "Two moons, full-batch gradient descent",
                "accuracy 77.3% (epoch 0), 89.7% (100), 97.3% (200), 99.0% (499); BCE 0.0377",
                ["params", "train_acc_mean", "train_loss_mean"], e4,
@@ -210,12 +223,21 @@ EXPERIMENTS = [
                "no numbers", ["hidden", "params", "train_acc_mean", "val_acc_mean"], linear_vs_mlp),
     Experiment("E8", "xor", "001", "XOR",
                "the MLP reaches 100%; a linear model cannot exceed 75%", ["hidden", "params", "train_acc_mean", "train_loss_mean"], e8),
+    Experiment("E9", "signal_propagation", "004", "Signal propagation at init",
+               "mean |activation| at the last of 10 width-256 layers vanishes with σ=0.01, explodes with σ=1.0, is preserved with He",
+               ["init", "model.init_std", "act_std_last_init_mean", "grad_ratio_first_last_init_mean"], e9,
+               "The seed prints mean |activation|; mlplab's layers.csv has both that (act_abs_mean) and the std per "
+               "layer; the table shows the std of the last hidden layer (act_std_last_init).",
+               quick=["seed=0"], figures=["layers.png"]),
     Experiment("E10", "sine_approx", "004", "Universal approximation of sin(x)",
                "a trained single hidden layer of 50 ReLUs fits sin on [−π, π]", ["hidden", "params", "train_loss_mean"], e10,
                "The seed only shows an untrained random network; mlplab trains it (full-batch Adam, 2000 epochs)."),
     Experiment("E11", "activations", "000, 004", "Activations in a deep net",
                "ReLU is the default; sigmoid/tanh are slow in deep nets (vanishing gradients)",
-               ["activation", "train_acc_mean", "val_acc_mean", "val_acc_std"], e11),
+               ["activation", "train_acc_mean", "val_acc_mean", "val_acc_std", "dead_fraction_mean", "grad_ratio_first_last_init_mean"], e11,
+               "dead_fraction: the share of hidden units that are zero on every training sample at the end; "
+               "grad_ratio_first_last_init: first-layer over output-layer gradient norm at init (far below 1: "
+               "vanishing gradients).", figures=["curves.png"]),
     Experiment("E12", "depth_separation", "001", "Depth separation on Telgarsky's sawtooth",
                "a deep narrow net fits the sawtooth with far fewer parameters than a shallow wide one",
                ["hidden", "params", "train_loss_mean", "val_loss_mean", "val_loss_std"], e12,
@@ -247,7 +269,7 @@ def run(exp: Experiment, root: Path, quick: bool) -> tuple[Path, float]:
     return sweep
 
 
-def section(exp: Experiment, sweep: Path) -> tuple[str, bool]:
+def section(exp: Experiment, sweep: Path, figures_dir: Path) -> tuple[str, bool]:
     results, summary = pd.read_csv(sweep / "results.csv"), pd.read_csv(sweep / "summary.csv")
     seconds = results["seconds"].sum()
     summary = summary.rename(columns={"params_mean": "params"}).drop(
@@ -261,6 +283,8 @@ def section(exp: Experiment, sweep: Path) -> tuple[str, bool]:
             shown[c] = shown[c].map(lambda v: f"{v:.4g}")
         elif c == "params_mean" or c == "params":
             shown[c] = shown[c].astype(int)
+        elif c.endswith(("_mean", "_std")):
+            shown[c] = shown[c].map(lambda v: f"{v:.3g}")
     try:
         holds, text = exp.finding(results, summary, sweep)
     except (KeyError, ValueError) as exc:  # a quick run may lack what the check needs
@@ -280,6 +304,11 @@ def section(exp: Experiment, sweep: Path) -> tuple[str, bool]:
     ]
     if exp.notes:
         lines += ["", f"*Differences:* {exp.notes}"]
+    for name in exp.figures:
+        if (sweep / name).is_file():
+            target = figures_dir / f"{exp.id}_{name}"
+            shutil.copyfile(sweep / name, target)
+            lines += ["", f"![{exp.id} {name}](figures/{target.name})"]
     return "\n".join(lines) + "\n", holds
 
 
@@ -303,9 +332,10 @@ def main() -> None:
         sys.exit(
             f"--only {args.only}: no such experiment. Choose from: {', '.join(e.id for e in EXPERIMENTS)}"
         )
+    (args.out.parent / "figures").mkdir(parents=True, exist_ok=True)
     sections, verdicts = [], []
     for exp in chosen:
-        text, holds = section(exp, run(exp, args.root, args.quick))
+        text, holds = section(exp, run(exp, args.root, args.quick), args.out.parent / "figures")
         print(f"{exp.id} {exp.name}: {'holds' if holds else 'does NOT hold'}")
         sections.append(text)
         verdicts.append(

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .settings import ConfigError
+
 RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
 CHECKPOINT_FILE = "model.safetensors"
@@ -134,6 +136,7 @@ SHORT_NAMES = {
 NOT_KNOBS = (
     "trainer.progress",
     "trainer.threads",
+    "trainer.figures",
     "sweep.fail_fast",
     "sweep.metric",
     "sweep.plot_by",
@@ -291,9 +294,21 @@ def write_sweep_tables(
             f"mlplab: warning: metric {metric!r} is not in results.csv; choose one of: {', '.join(choices)}.",
             file=sys.stderr,
         )
+    from . import plots
+
     plottable = {f"{metric}_mean", "params_mean"} <= set(summary.columns)
     if plottable and summary[f"{metric}_mean"].notna().any():
-        from . import plots
-
         plots.sweep(summary, metric, by, sweep_dir / "sweep.png", title=sweep_dir.name)
+    runs = [sweep_dir / d for d in results.loc[results["status"] == "completed", "run_dir"]]
+    try:
+        # every run's loss curve on one figure, and (where recorded) the layer profile at init
+        if runs and (results["epochs_run"] > 0).any():
+            curve_metric = "val_loss" if results["val_loss"].notna().any() else "train_loss"
+            plots.sweep_curves(
+                runs, by, sweep_dir / "curves.png", metric=curve_metric, title=sweep_dir.name
+            )
+        if runs and all((run / "layers.csv").is_file() for run in runs):
+            plots.layer_profile(runs, by, sweep_dir / "layers.png", title=sweep_dir.name)
+    except ConfigError as exc:  # e.g. a plot_by column these runs do not have
+        print(f"mlplab: warning: sweep figures skipped: {exc}", file=sys.stderr)
     return results, summary
