@@ -37,10 +37,10 @@ from .train import (
     RMSPROP_ALPHA,
     RMSPROP_EPS,
     FitResult,
-    _target,
     build_model,
     history_row,
     is_finite_row,
+    targets_for,
 )
 
 aten = torch.ops.aten
@@ -400,8 +400,8 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
     stack = _stack(everyone, sizes, n_state, device)
     # One shuffle generator per seed (fit's): models that share a seed share its order.
     shuffles = {s.seed: torch.Generator().manual_seed(s.seed + 1) for s in settings_list}
-    y_train = _target(data.y_train, loss)
-    y_val = None if data.y_val is None else _target(data.y_val, loss)
+    y_train = targets_for(data.y_train, loss)
+    y_val = None if data.y_val is None else targets_for(data.y_val, loss)
     # Both splits in one eval-mode forward pass: every row is independent there.
     X_eval = data.X_train if data.X_val is None else torch.cat([data.X_train, data.X_val])
     start = time.perf_counter()

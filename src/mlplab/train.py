@@ -172,8 +172,9 @@ def evaluate(
     return value, (acc[0] if acc else None)
 
 
-def _target(y: torch.Tensor, loss: str) -> torch.Tensor:
-    # cross-entropy wants class indices; a binary task stores y as float (N, 1)
+def targets_for(y: torch.Tensor, loss: str) -> torch.Tensor:
+    """``y`` as ``loss`` wants it: class indices (N,) for cross-entropy, else as stored."""
+    # a binary task stores y as float (N, 1), which BCE takes as it is
     return y.reshape(-1).long() if loss == "cross_entropy" else y
 
 
@@ -202,6 +203,8 @@ def fit(model: nn.Module, data: Dataset, s: RunSettings, loss: str, progress=Non
     Every random draw is seeded from ``s.seed``: the shuffle order from its own
     generator and dropout from the global one, so the same settings give the same
     history bit for bit on CPU. A non-finite loss stops training with ``diverged``.
+    ``stacked.fit_many`` reproduces these draws model by model (tests/test_stacked.py
+    holds the two together): change one, change the other.
 
     Most sweep models are tiny, so the loop is built around per-step overhead, not
     FLOPs: batches are slices of a pre-shuffled tensor on the device, gradients come
@@ -213,8 +216,8 @@ def fit(model: nn.Module, data: Dataset, s: RunSettings, loss: str, progress=Non
     device = data.X_train.device
     loss_fn = LOSSES[loss][0]
     y_train, y_val = (
-        _target(data.y_train, loss),
-        (None if data.y_val is None else _target(data.y_val, loss)),
+        targets_for(data.y_train, loss),
+        (None if data.y_val is None else targets_for(data.y_val, loss)),
     )
     n = len(data.X_train)
     batch = n if t.batch_size is None else min(t.batch_size, n)
