@@ -168,6 +168,23 @@ def test_one_diverging_model_does_not_disturb_the_others():
         assert_same_weights(ref.model, got.model)
 
 
+def test_epochs_zero_returns_the_initial_networks_unchanged():
+    group = settings(["seed=0"], ["seed=1", "model.hidden=[3]"], epochs=0)
+    alone, many = both(group)
+    for ref, got in zip(alone, many):
+        assert_same_history(ref, got)
+        assert len(got.history) == 1 and got.status == "completed"
+        assert_same_weights(ref.model, got.model, rtol=0)  # copied in and out exactly
+
+
+def test_models_sharing_a_seed_and_a_lone_model_match_fit():
+    # one shuffle generator serves every model of a seed; a stack of one still works
+    for ref, got in zip(*both(settings(["seed=4"], ["seed=4", "optimizer.lr=0.05"]))):
+        assert_same_history(ref, got)
+    for ref, got in zip(*both(settings(["seed=4", "model.dropout=0.2"]))):
+        assert_same_history(ref, got)
+
+
 def test_padded_units_stay_exactly_zero(monkeypatch):
     # sigmoid(0) = 0.5: a padded unit has an output, so only masking keeps it at zero
     rows = {}
