@@ -295,7 +295,7 @@ class _Stack:
 
     members: list[_Member]
     params: torch.Tensor  #: (K, P) every weight and bias, laid out by ``_layout``
-    mask: torch.Tensor  #: (K, P) 1 on a model's real units, 0 on its padding
+    mask: torch.Tensor | None  #: (K, P) 1 on real units, 0 on padding; None: no padding
     state: list[torch.Tensor]  #: the optimizer's (K, P) buffers
     hp: dict  #: lr, weight_decay, momentum as (K, 1) columns; any_decay, any_momentum
     dropout: bool  #: whether any member uses dropout
@@ -305,14 +305,17 @@ def _stack(members: list[_Member], sizes: list[int], n_state: int, device) -> _S
     """Copy every member's weights into the padded flat buffer; zero optimizer state."""
     slots, P = _layout(sizes)
     params = torch.zeros(len(members), P, device=device)
-    mask = torch.zeros_like(params)
+    padded = any(m.settings.model.hidden != members[0].settings.model.hidden for m in members)
+    mask = torch.zeros_like(params) if padded else None
     for k, member in enumerate(members):
         linears = [m for m in member.model if isinstance(m, nn.Linear)]
-        for (W, b), (mW, mb), lin in zip(_layers(params, slots), _layers(mask, slots), linears):
+        for (W, b), lin in zip(_layers(params, slots), linears):
             W[k, : lin.in_features, : lin.out_features] = lin.weight.T
             b[k, 0, : lin.out_features] = lin.bias
-            mW[k, : lin.in_features, : lin.out_features] = 1
-            mb[k, 0, : lin.out_features] = 1
+        if mask is not None:
+            for (W, b), lin in zip(_layers(mask, slots), linears):
+                W[k, : lin.in_features, : lin.out_features] = 1
+                b[k, 0, : lin.out_features] = 1
     o = [m.settings.optimizer for m in members]
     hp = {
         "lr": torch.tensor([[x.lr] for x in o], device=device),
@@ -331,7 +334,8 @@ def _keep(stack: _Stack, rows: list[int]) -> _Stack:
     hp = {k: v.index_select(0, index) if torch.is_tensor(v) else v for k, v in stack.hp.items()}
     members = [stack.members[k] for k in rows]
     return _Stack(
-        members, stack.params.index_select(0, index), stack.mask.index_select(0, index),
+        members, stack.params.index_select(0, index),
+        None if stack.mask is None else stack.mask.index_select(0, index),
         [buf.index_select(0, index) for buf in stack.state], hp,
         any(m.dropout_gen for m in members),
     )  # fmt: skip
@@ -393,7 +397,6 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
     widest = [max(s.model.hidden[l] for s in settings_list) for l in range(depth)]
     sizes = [data.in_dim, *widest, everyone[0].model[-1].out_features]
     slots, _ = _layout(sizes)
-    mixed_widths = any(s.model.hidden != first.model.hidden for s in settings_list)
     batch = n if first.trainer.batch_size is None else min(first.trainer.batch_size, n)
     activation = first.model.activation
     update, n_state = STACKED_OPTIMIZERS[first.optimizer.name]
@@ -445,7 +448,7 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
             )
             out, cache = _forward(layers, x, activation, masks)
             _backward(layers, cache, _loss_grad(out, y, loss), activation, masks, out=grads)
-            if mixed_widths:
+            if stack.mask is not None:
                 grads.mul_(stack.mask)  # padding gets no gradient, so it stays exactly zero
             step += 1
             update(stack.params, grads, stack.state, stack.hp, step)
