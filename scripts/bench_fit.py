@@ -205,7 +205,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args(argv)
-    args.epochs, args.ks, args.wide_k, args.wide_epochs = 300, [10, 50, 200], 10, 5
+    args.epochs, args.ks, args.wide_k, args.wide_epochs = 300, [10, 50, 200], 10, 10
     if args.quick:
         args.epochs, args.ks, args.wide_k, args.wide_epochs = 5, [4, 8], 2, 1
         args.repeats, args.threads = 1, [1]

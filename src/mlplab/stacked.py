@@ -388,7 +388,8 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
         )
     everyone = []
     for s in settings_list:
-        model, loss = build_model(s, data)  # fit's exact initial weights for this seed
+        # fit's exact initial weights for this seed; one stack_key means one loss
+        model, loss = build_model(s, data)
         dropout_gen = torch.Generator().manual_seed(s.seed) if s.model.dropout else None
         everyone.append(_Member(s, model, dropout_gen))
     first = settings_list[0]
