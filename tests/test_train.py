@@ -1,14 +1,16 @@
 """fit(): loss by task, a hand-checked SGD step, repeatability, divergence, epochs=0."""
 
 import copy
+import inspect
 
 import pytest
 import torch
 from conftest import make_settings
 
+from mlplab import train
 from mlplab.job import prepare
-from mlplab.settings import ConfigError
-from mlplab.train import evaluate, fit, output_dim, resolve_loss
+from mlplab.settings import ConfigError, OptimizerSettings
+from mlplab.train import evaluate, fit, make_optimizer, output_dim, resolve_loss
 
 
 def prepared(*overrides):
@@ -162,3 +164,65 @@ def test_training_runs_on_cuda_with_data_on_the_device():
     s, data, model, loss = prepared("trainer.device=cuda", "trainer.epochs=3")
     assert data.X_train.is_cuda and next(model.parameters()).is_cuda
     assert fit(model, data, s, loss).status == "completed"
+
+
+TORCH_OPTIMIZERS = {
+    "adam": lambda p, o, **kw: torch.optim.Adam(p, lr=o.lr, weight_decay=o.weight_decay, **kw),
+    "adamw": lambda p, o, **kw: torch.optim.AdamW(p, lr=o.lr, weight_decay=o.weight_decay, **kw),
+    "sgd": lambda p, o, **kw: torch.optim.SGD(
+        p, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum, **kw
+    ),
+    "rmsprop": lambda p, o, **kw: torch.optim.RMSprop(
+        p, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum, **kw
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "o",
+    [
+        OptimizerSettings("adam", 0.01),
+        OptimizerSettings("adam", 0.01, weight_decay=0.1),
+        OptimizerSettings("adamw", 0.003, weight_decay=0.01),
+        OptimizerSettings("sgd", 0.1),
+        OptimizerSettings("sgd", 0.1, weight_decay=0.01, momentum=0.9),
+        OptimizerSettings("rmsprop", 0.001),
+        OptimizerSettings("rmsprop", 0.001, weight_decay=0.01, momentum=0.5),
+    ],
+    ids=str,
+)
+def test_make_optimizer_steps_as_torch_optim_does(o):
+    # fit calls torch.optim's functional update with state of its own; the classes
+    # are the reference: bit for bit against the same kernel (fused, or foreach for
+    # RMSprop), and within rounding against the default single-tensor loop.
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(16, 2), (16,), (1, 16), (1,)]
+    start = [torch.randn(s, generator=gen) for s in shapes]
+    grads = [[torch.randn(s, generator=gen) for s in shapes] for _ in range(5)]
+    ours = [torch.nn.Parameter(t.clone()) for t in start]
+    same_kernel = [torch.nn.Parameter(t.clone()) for t in start]
+    textbook = [torch.nn.Parameter(t.clone()) for t in start]
+    step = make_optimizer(ours, o)
+    kernel = {"foreach": True} if o.name == "rmsprop" else {"fused": True}
+    references = [
+        TORCH_OPTIMIZERS[o.name](same_kernel, o, **kernel),
+        TORCH_OPTIMIZERS[o.name](textbook, o, foreach=False),
+    ]
+    for g in grads:
+        step(g)
+        for params, ref in zip((same_kernel, textbook), references):
+            for p, gi in zip(params, g):
+                p.grad = gi.clone()
+            ref.step()
+    for a, b, c, a0 in zip(ours, same_kernel, textbook, start):
+        assert not torch.equal(a, a0)  # the step moved something
+        assert torch.equal(a, b)
+        assert torch.allclose(a, c, rtol=1e-5, atol=1e-7)
+
+
+def test_optimizer_constants_are_torch_optims_defaults():
+    adam = inspect.signature(torch.optim.Adam).parameters
+    rmsprop = inspect.signature(torch.optim.RMSprop).parameters
+    assert train.ADAM_BETAS == adam["betas"].default and train.ADAM_EPS == adam["eps"].default
+    assert train.RMSPROP_ALPHA == rmsprop["alpha"].default
+    assert train.RMSPROP_EPS == rmsprop["eps"].default

@@ -1,0 +1,465 @@
+"""``fit_many``: K compatible MLPs trained at once as one stacked model.
+
+Most sweep jobs are tiny MLPs whose cost is per-step overhead, not FLOPs. Models that
+share depth, activation, loss, optimizer, batch size and epochs (``stack_key``) are
+stacked along a leading model axis: weights (K, fan_in, fan_out), activations
+(K, batch, width), one batched matmul per layer, a hand-written backward (autograd's
+engine costs more than the arithmetic at these sizes) and one elementwise optimizer
+over a flat (K, P) parameter buffer. Narrower models are padded to the widest with
+zeros that stay exactly zero (their gradients are masked).
+
+Each model gets what ``fit`` would give it alone, up to floating-point rounding
+(tests/test_stacked.py checks this against ``fit``): the initial weights of
+``build_model(settings, data)``, ``fit``'s shuffle order (one ``randperm`` per epoch
+from ``Generator().manual_seed(seed + 1)``), dropout masks drawn in ``fit``'s order
+from a generator in ``fit``'s global-generator state (exact on CPU), its own
+learning rate, weight decay and momentum, and its own divergence, which freezes
+that model alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data import Dataset
+from .model import ACTIVATIONS
+from .settings import RunSettings
+from .train import (
+    ADAM_BETAS,
+    ADAM_EPS,
+    LOSSES,
+    RMSPROP_ALPHA,
+    RMSPROP_EPS,
+    FitResult,
+    build_model,
+    history_row,
+    is_finite_row,
+    targets_for,
+)
+
+aten = torch.ops.aten
+LEAKY_SLOPE = ACTIVATIONS["leaky_relu"]().negative_slope
+
+# Activation name -> (forward of z, the same in place, backward of (grad wrt output, z,
+# output)). The backward functions are the ATen kernels autograd runs for these
+# activations in fit, so both compute the same thing in the same way.
+STACKED_ACTIVATIONS = {
+    "relu": (torch.relu, torch.relu_, lambda g, z, a: aten.threshold_backward(g, a, 0)),
+    "leaky_relu": (
+        lambda z: F.leaky_relu(z, LEAKY_SLOPE),
+        lambda z: F.leaky_relu_(z, LEAKY_SLOPE),
+        lambda g, z, a: aten.leaky_relu_backward(g, z, LEAKY_SLOPE, False),
+    ),
+    "gelu": (F.gelu, aten.gelu_, lambda g, z, a: aten.gelu_backward(g, z)),
+    "tanh": (torch.tanh, torch.tanh_, lambda g, z, a: aten.tanh_backward(g, a)),
+    "sigmoid": (torch.sigmoid, torch.sigmoid_, lambda g, z, a: aten.sigmoid_backward(g, a)),
+    "silu": (F.silu, lambda z: F.silu(z, inplace=True), lambda g, z, a: aten.silu_backward(g, z)),
+    "identity": (lambda z: z, lambda z: z, lambda g, z, a: g),
+}
+
+
+# ---------------------------------------------------------------- which settings stack
+
+
+def stackable(s: RunSettings) -> bool:
+    """Whether ``fit_many`` can train ``s``: plain Linear -> activation [-> dropout] layers.
+
+    Batch norm mixes the rows of a batch and layer norm the units of a padded layer;
+    residual blocks are another architecture. Those runs go through ``fit``.
+    """
+    return s.model.norm == "none" and not (s.model.residual and s.model.hidden)
+
+
+def stack_key(s: RunSettings) -> tuple | None:
+    """Settings with equal keys can share one ``fit_many`` call; None: use ``fit``.
+
+    Free within a group: seed, widths (same depth), init, init_std, dropout, lr,
+    weight decay, momentum.
+    """
+    if not stackable(s):
+        return None
+    t = s.trainer
+    return (
+        s.dataset, len(s.model.hidden), s.model.activation, s.loss, s.optimizer.name,
+        t.batch_size, t.epochs, t.device, t.threads,
+    )  # fmt: skip
+
+
+def stack_groups(settings_list: list[RunSettings], max_models: int = 256) -> list[list[int]]:
+    """Indices of ``settings_list`` grouped for ``fit_many``, at most ``max_models`` each.
+
+    Each non-stackable setting is a group of its own (to be run with ``fit``).
+    Groups keep the input order inside; beyond a few hundred tiny models a larger
+    stack stops paying (scripts/bench_fit.py).
+    """
+    groups: dict[tuple, list[int]] = {}
+    alone: list[list[int]] = []
+    for i, s in enumerate(settings_list):
+        key = stack_key(s)
+        if key is None:
+            alone.append([i])
+        else:
+            groups.setdefault(key, []).append(i)
+    chunks = [g[j : j + max_models] for g in groups.values() for j in range(0, len(g), max_models)]
+    return chunks + alone
+
+
+# ---------------------------------------------------------------- the stacked network
+
+
+def _layout(sizes: list[int]) -> tuple[list[tuple[int, tuple[int, int]]], int]:
+    """(offset, shape) of W0, b0, W1, b1, ... in a flat (K, P) buffer, and P."""
+    slots, offset = [], 0
+    for fan_in, fan_out in zip(sizes, sizes[1:]):
+        slots += [(offset, (fan_in, fan_out)), (offset + fan_in * fan_out, (1, fan_out))]
+        offset += fan_in * fan_out + fan_out
+    return slots, offset
+
+
+def _layers(flat: torch.Tensor, slots) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per-layer views (W (K, fan_in, fan_out), b (K, 1, fan_out)) into ``flat`` (K, P)."""
+    K = flat.shape[0]
+    views = [flat[:, a : a + r * c].view(K, r, c) for a, (r, c) in slots]
+    return list(zip(views[::2], views[1::2]))
+
+
+def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` per model, for a (K, m, k) and b (K, k, n).
+
+    One-unit layers make matrix-vector shapes, where batched GEMM (MKL, one thread)
+    is 3-7x faster computing the transposed product b^T a^T (a row vector times a
+    matrix) than a matrix times a column vector; an outer product is a broadcast.
+    """
+    if a.shape[2] == 1:
+        return a * b
+    if b.shape[2] == 1:
+        return torch.bmm(b.transpose(1, 2), a.transpose(1, 2)).transpose(1, 2)
+    return torch.bmm(a, b)
+
+
+def _linear(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """x (K, B, fan_in) @ W (K, fan_in, fan_out) + b (K, 1, fan_out)."""
+    if x.shape[2] == 1 or W.shape[2] == 1:
+        return _bmm(x, W).add_(b)
+    return torch.baddbmm(b, x, W)
+
+
+def _forward(layers, x, activation, masks=None):
+    """Output (K, B, out) and, per layer, (input, z, activation) for ``_backward``."""
+    act = STACKED_ACTIVATIONS[activation][0]
+    cache = []
+    h = x
+    for l, (W, b) in enumerate(layers[:-1]):
+        z = _linear(h, W, b)
+        a = act(z)
+        cache.append((h, z, a))
+        h = a if masks is None else a * masks[l]  # dropout after the activation, as make_mlp
+    W, b = layers[-1]
+    cache.append((h, None, None))
+    return _linear(h, W, b), cache
+
+
+def _predict(layers, X: torch.Tensor, activation: str) -> torch.Tensor:
+    """Eval-mode outputs (K, N, out) of every model on the shared inputs X (N, in)."""
+    act_ = STACKED_ACTIVATIONS[activation][1]
+    h = X.expand(layers[0][0].shape[0], -1, -1)
+    for W, b in layers[:-1]:
+        # In place: a fresh multi-MB temporary every epoch costs more in page faults
+        # than the arithmetic (3x on the benchmark's K=200 evaluation).
+        h = act_(_linear(h, W, b))
+    W, b = layers[-1]
+    return _linear(h, W, b)
+
+
+def _backward(layers, cache, dout, activation, masks, out: torch.Tensor) -> torch.Tensor:
+    """Gradients of every model's mean loss, written into ``out`` (K, P) laid out as the weights."""
+    act_grad = STACKED_ACTIVATIONS[activation][2]
+    grads = []
+    dz = dout  # (K, B, fan_out) of the current layer
+    for l in range(len(layers) - 1, -1, -1):
+        h = cache[l][0]
+        grads += [dz.sum(1, keepdim=True), _bmm(h.transpose(1, 2), dz)]  # b, then W
+        if l > 0:
+            dh = _bmm(dz, layers[l][0].transpose(1, 2))
+            if masks is not None:
+                dh = dh * masks[l - 1]
+            _, z, a = cache[l - 1]
+            dz = act_grad(dh, z, a)
+    K = dout.shape[0]
+    return torch.cat([g.reshape(K, -1) for g in reversed(grads)], 1, out=out)
+
+
+def _loss_grad(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """d(each model's mean loss)/d(out) for out (K, B, out): what autograd gives fit."""
+    if loss == "bce":
+        return (torch.sigmoid(out) - y).div_(out[0].numel())
+    if loss == "mse":
+        return (out - y).mul_(2 / out[0].numel())
+    # cross-entropy: softmax minus the one-hot target, y (K, B) class indices
+    grad = torch.softmax(out, 2)
+    grad.scatter_add_(2, y.unsqueeze(2), torch.full_like(grad[..., :1], -1.0))
+    return grad.div_(out.shape[1])
+
+
+def _scores(out: torch.Tensor, y: torch.Tensor, loss: str) -> list[torch.Tensor]:
+    """Per-model (K,) loss [and accuracy] for out (K, N, out) against shared targets y."""
+    K = out.shape[0]
+    if loss == "cross_entropy":
+        value = F.cross_entropy(out.reshape(K * len(y), -1), y.repeat(K), reduction="none")
+        return [value.view(K, -1).mean(1), (out.argmax(2) == y).float().mean(1)]
+    value = LOSSES[loss][0](out, y.expand_as(out), reduction="none").mean((1, 2))
+    if loss == "bce":
+        return [value, ((out > 0).float() == y).float().mean((1, 2))]
+    return [value]
+
+
+# ---------------------------------------------------------------- the stacked optimizer
+# torch.optim's single-tensor formulas (torch/optim/adam.py, sgd.py, rmsprop.py) on the
+# flat (K, P) buffer, with lr, weight decay and momentum as (K, 1) columns. ``state``
+# holds the (K, P) buffers torch.optim keeps per parameter, plus a scratch buffer:
+# every op is in place, because fresh multi-MB temporaries each step cost more in
+# page faults than the arithmetic on wide models. ``g`` is fit_many's own gradient
+# buffer and may be overwritten. ``t`` is the step count, shared by the whole stack.
+
+
+def _adam_step(p, g, state, hp, t, decoupled=False):
+    m, v, scratch = state
+    if decoupled:  # AdamW [Loshchilov & Hutter 2019]: decay the weights, not the gradient
+        p.mul_(1 - hp["lr"] * hp["weight_decay"])
+    elif hp["any_decay"]:
+        g.addcmul_(p, hp["weight_decay"])  # the L2 penalty's gradient, as torch.optim adds it
+    beta1, beta2 = ADAM_BETAS
+    m.lerp_(g, 1 - beta1)
+    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    denom = torch.sqrt(v, out=scratch).div_(math.sqrt(1 - beta2**t)).add_(ADAM_EPS)
+    step_size = hp["lr"] / (1 - beta1**t)  # (K, 1)
+    p.sub_(torch.div(m, denom, out=scratch).mul_(step_size))
+
+
+def _sgd_step(p, g, state, hp, t):
+    (buf,) = state
+    if hp["any_decay"]:
+        g.addcmul_(p, hp["weight_decay"])
+    if hp["any_momentum"]:  # a model with momentum 0 keeps buf == g: 0 * buf + g
+        if t == 1:
+            buf.copy_(g)
+        else:
+            buf.mul_(hp["momentum"]).add_(g)
+        g = buf
+    p.addcmul_(g, hp["lr"], value=-1)
+
+
+def _rmsprop_step(p, g, state, hp, t):
+    square_avg, buf, scratch = state
+    if hp["any_decay"]:
+        g.addcmul_(p, hp["weight_decay"])
+    square_avg.mul_(RMSPROP_ALPHA).addcmul_(g, g, value=1 - RMSPROP_ALPHA)
+    avg = torch.sqrt(square_avg, out=scratch).add_(RMSPROP_EPS)
+    step = torch.div(g, avg, out=scratch)
+    if hp["any_momentum"]:
+        step = buf.mul_(hp["momentum"]).add_(step)
+    p.addcmul_(step, hp["lr"], value=-1)
+
+
+# Optimizer name -> (its update, how many (K, P) buffers its state holds)
+STACKED_OPTIMIZERS = {
+    "adam": (_adam_step, 3),
+    "adamw": (lambda p, g, state, hp, t: _adam_step(p, g, state, hp, t, decoupled=True), 3),
+    "sgd": (_sgd_step, 1),
+    "rmsprop": (_rmsprop_step, 3),
+}
+
+
+# ---------------------------------------------------------------- fit_many
+
+
+@dataclass
+class _Member:
+    """One model of the stack: its settings, its network and result, its dropout stream."""
+
+    settings: RunSettings
+    model: nn.Module  #: built by build_model; receives the trained weights
+    dropout_gen: torch.Generator | None  #: fit's global generator after manual_seed(seed)
+    result: FitResult = field(default_factory=FitResult)
+
+
+@dataclass
+class _Stack:
+    """The live models as stacked tensors; row k of every tensor is ``members[k]``."""
+
+    members: list[_Member]
+    params: torch.Tensor  #: (K, P) every weight and bias, laid out by ``_layout``
+    mask: torch.Tensor | None  #: (K, P) 1 on real units, 0 on padding; None: no padding
+    state: list[torch.Tensor]  #: the optimizer's (K, P) buffers
+    hp: dict  #: lr, weight_decay, momentum as (K, 1) columns; any_decay, any_momentum
+    dropout: bool  #: whether any member uses dropout
+
+
+def _stack(members: list[_Member], sizes: list[int], n_state: int, device) -> _Stack:
+    """Copy every member's weights into the padded flat buffer; zero optimizer state."""
+    slots, P = _layout(sizes)
+    params = torch.zeros(len(members), P, device=device)
+    padded = any(m.settings.model.hidden != members[0].settings.model.hidden for m in members)
+    mask = torch.zeros_like(params) if padded else None
+    for k, member in enumerate(members):
+        linears = [m for m in member.model if isinstance(m, nn.Linear)]
+        for (W, b), lin in zip(_layers(params, slots), linears):
+            W[k, : lin.in_features, : lin.out_features] = lin.weight.T
+            b[k, 0, : lin.out_features] = lin.bias
+        if mask is not None:
+            for (W, b), lin in zip(_layers(mask, slots), linears):
+                W[k, : lin.in_features, : lin.out_features] = 1
+                b[k, 0, : lin.out_features] = 1
+    o = [m.settings.optimizer for m in members]
+    hp = {
+        "lr": torch.tensor([[x.lr] for x in o], device=device),
+        "weight_decay": torch.tensor([[x.weight_decay] for x in o], device=device),
+        "momentum": torch.tensor([[x.momentum] for x in o], device=device),
+        "any_decay": any(x.weight_decay for x in o),
+        "any_momentum": any(x.momentum for x in o),
+    }
+    state = [torch.zeros_like(params) for _ in range(n_state)]
+    return _Stack(members, params, mask, state, hp, any(m.dropout_gen for m in members))
+
+
+def _keep(stack: _Stack, rows: list[int]) -> _Stack:
+    """The stack without the models not in ``rows`` (those that diverged)."""
+    index = torch.tensor(rows, device=stack.params.device)
+    hp = {k: v.index_select(0, index) if torch.is_tensor(v) else v for k, v in stack.hp.items()}
+    members = [stack.members[k] for k in rows]
+    return _Stack(
+        members, stack.params.index_select(0, index),
+        None if stack.mask is None else stack.mask.index_select(0, index),
+        [buf.index_select(0, index) for buf in stack.state], hp,
+        any(m.dropout_gen for m in members),
+    )  # fmt: skip
+
+
+def _unstack(params_row: torch.Tensor, slots, model: nn.Module) -> None:
+    """Copy one model's weights (a (P,) row of the flat buffer) back into its nn.Sequential."""
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    for (W, b), lin in zip(_layers(params_row[None], slots), linears):
+        lin.weight.copy_(W[0, : lin.in_features, : lin.out_features].T)
+        lin.bias.copy_(b[0, 0, : lin.out_features])
+    model.eval()
+
+
+def _dropout_masks(members: list[_Member], sizes: list[int], batch: int, device):
+    """Per hidden layer a (K, batch, width) mask, drawn as fit's nn.Dropout draws it:
+    bernoulli(1 - p) / (1 - p) of shape (batch, width) per model and layer, in layer order."""
+    masks = [torch.zeros(len(members), batch, width, device=device) for width in sizes[1:-1]]
+    for k, member in enumerate(members):
+        keep = 1 - member.settings.model.dropout
+        for l, width in enumerate(member.settings.model.hidden):
+            if member.dropout_gen is None:
+                masks[l][k, :, :width] = 1.0
+            else:
+                draw = torch.empty(batch, width).bernoulli_(keep, generator=member.dropout_gen)
+                masks[l][k, :, :width] = draw.div_(keep)
+    return masks
+
+
+@torch.no_grad()
+def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]:
+    """Train every model of ``settings_list`` (one ``stack_key``) on ``data`` at once.
+
+    Returns one ``FitResult`` per setting, in order, as ``fit`` would: the history
+    (epoch 0 = at init; eval-mode loss and accuracy on the full splits every epoch),
+    the status (a non-finite loss freezes that model alone as ``diverged``) and
+    ``.model``: the ``build_model`` network holding the trained weights, in eval mode,
+    ready for ``model.state_dict()`` and safetensors. ``seconds`` and
+    ``train_seconds`` are each model's share of the group's wall time (elapsed / K),
+    so they add up to the sweep's time. Threads are the caller's (torch.set_num_threads).
+    """
+    if not settings_list:
+        return []
+    if len({stack_key(s) for s in settings_list} - {None}) != 1 or not all(
+        map(stackable, settings_list)
+    ):
+        raise ValueError(
+            "fit_many needs stackable settings that share one stack_key; group them with "
+            "stack_groups() and train the rest with fit()."
+        )
+    everyone = []
+    for s in settings_list:
+        # fit's exact initial weights for this seed; one stack_key means one loss
+        model, loss = build_model(s, data)
+        dropout_gen = torch.Generator().manual_seed(s.seed) if s.model.dropout else None
+        everyone.append(_Member(s, model, dropout_gen))
+    first = settings_list[0]
+    device, n, K0 = data.X_train.device, len(data.X_train), len(everyone)
+    depth = len(first.model.hidden)
+    widest = [max(s.model.hidden[l] for s in settings_list) for l in range(depth)]
+    sizes = [data.in_dim, *widest, everyone[0].model[-1].out_features]
+    slots, _ = _layout(sizes)
+    batch = n if first.trainer.batch_size is None else min(first.trainer.batch_size, n)
+    activation = first.model.activation
+    update, n_state = STACKED_OPTIMIZERS[first.optimizer.name]
+    stack = _stack(everyone, sizes, n_state, device)
+    # One shuffle generator per seed (fit's): models that share a seed share its order.
+    shuffles = {s.seed: torch.Generator().manual_seed(s.seed + 1) for s in settings_list}
+    y_train = targets_for(data.y_train, loss)
+    y_val = None if data.y_val is None else targets_for(data.y_val, loss)
+    # Both splits in one eval-mode forward pass: every row is independent there.
+    X_eval = data.X_train if data.X_val is None else torch.cat([data.X_train, data.X_val])
+    start = time.perf_counter()
+
+    def record(epoch: int) -> list[int]:
+        """Append each live model's history row; return the rows still finite."""
+        out = _predict(_layers(stack.params, slots), X_eval, activation)
+        train = _scores(out[:, :n], y_train, loss)
+        val = [] if data.X_val is None else _scores(out[:, n:], y_val, loss)
+        per_model = torch.stack(train + val, 1).tolist()  # (K, metrics): one host sync
+        seconds = (time.perf_counter() - start) / K0
+        finite = []
+        for k, (member, values) in enumerate(zip(stack.members, per_model)):
+            row = history_row(epoch, values[: len(train)], values[len(train) :] or None, seconds)
+            member.result.history.append(row)
+            if is_finite_row(row):
+                finite.append(k)
+            else:
+                member.result.status = "diverged"
+                member.result.error = f"non-finite loss at epoch {epoch}"
+                _unstack(stack.params[k], slots, member.model)  # the weights it diverged with
+        return finite
+
+    finite = record(0)
+    step = 0
+    for epoch in range(1, first.trainer.epochs + 1):
+        if len(finite) < len(stack.members):
+            if not finite:
+                break
+            stack = _keep(stack, finite)
+        K, layers = len(stack.members), _layers(stack.params, slots)
+        grads = torch.empty_like(stack.params)  # (K, P), written by _backward
+        perms = {seed: torch.randperm(n, generator=g) for seed, g in shuffles.items()}
+        order = torch.cat([perms[m.settings.seed] for m in stack.members]).to(device)
+        X = data.X_train.index_select(0, order).view(K, n, -1)  # (K, n, in)
+        Y = y_train.index_select(0, order).view(K, n, *y_train.shape[1:])
+        for i in range(0, n, batch):
+            x, y = X[:, i : i + batch], Y[:, i : i + batch]
+            masks = (
+                _dropout_masks(stack.members, sizes, len(x[0]), device) if stack.dropout else None
+            )
+            out, cache = _forward(layers, x, activation, masks)
+            _backward(layers, cache, _loss_grad(out, y, loss), activation, masks, out=grads)
+            if stack.mask is not None:
+                grads.mul_(stack.mask)  # padding gets no gradient, so it stays exactly zero
+            step += 1
+            update(stack.params, grads, stack.state, stack.hp, step)
+        finite = record(epoch)
+
+    for k, member in enumerate(stack.members):
+        if member.result.status == "completed":
+            _unstack(stack.params[k], slots, member.model)
+    seconds = (time.perf_counter() - start) / K0
+    for member in everyone:
+        member.result.train_seconds = seconds
+        member.result.model = member.model
+    return [member.result for member in everyone]

@@ -1,0 +1,291 @@
+"""fit_many against fit: the same histories, statuses and weights for the same settings.
+
+fit is the reference: every test trains the same configs both ways and compares the
+numbers, tightly for a few epochs and by final accuracy over full runs.
+"""
+
+import math
+
+import pytest
+import torch
+from conftest import make_settings
+from safetensors.torch import load_file, save_file
+
+from mlplab import stacked
+from mlplab.data import load
+from mlplab.model import ACTIVATIONS
+from mlplab.stacked import fit_many, stack_groups, stack_key, stackable
+from mlplab.train import build_model, fit
+
+METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # as prepare() sets it from trainer.threads: two threads on a busy two-core
+    # machine make these tiny steps up to 50x slower
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def settings(*per_model, common=(), epochs=4):
+    """One RunSettings per override list, all sharing ``common`` and the epoch count."""
+    return [make_settings(*common, *extra, f"trainer.epochs={epochs}") for extra in per_model]
+
+
+def both(settings_list):
+    """(fit's results, fit_many's results) for the same settings on the same data."""
+    data = load(settings_list[0].dataset)
+    many = fit_many(settings_list, data)
+    alone = []
+    for s in settings_list:
+        model, loss = build_model(s, data)
+        alone.append(fit(model, data, s, loss))
+    return alone, many
+
+
+def assert_same_history(ref, got, rtol=1e-5):
+    assert got.status == ref.status and got.error == ref.error
+    assert [r["epoch"] for r in got.history] == [r["epoch"] for r in ref.history]
+    assert all(set(a) == set(b) for a, b in zip(ref.history, got.history))
+    for a, b in zip(ref.history, got.history):
+        for key in METRICS:
+            if a[key] is None or b[key] is None:
+                assert a[key] is None and b[key] is None, key
+            elif math.isfinite(a[key]):
+                assert b[key] == pytest.approx(a[key], rel=rtol, abs=1e-7), (a["epoch"], key)
+            else:
+                assert not math.isfinite(b[key]), (a["epoch"], key)
+
+
+def assert_same_weights(ref_model, got_model, rtol=1e-4):
+    ref, got = ref_model.state_dict(), got_model.state_dict()
+    assert list(got) == list(ref)
+    for key in ref:
+        assert got[key].shape == ref[key].shape
+        assert torch.allclose(got[key], ref[key], rtol=rtol, atol=1e-5), key
+
+
+def test_mixed_widths_in_one_group_match_fit_model_by_model():
+    group = settings(
+        ["seed=0"], ["seed=1", "model.hidden=[4]", "optimizer.lr=0.003"], ["seed=2", "model.hidden=[9]"]
+    )  # fmt: skip
+    alone, many = both(group)
+    for ref, got in zip(alone, many):
+        assert_same_history(ref, got)
+        assert_same_weights(ref.model, got.model)
+        assert not got.model.training
+
+
+def test_the_comparison_can_fail():
+    # the same check must notice another seed or learning rate
+    alone, _ = both(settings(["seed=0"]))
+    _, other_seed = both(settings(["seed=1"]))
+    _, other_lr = both(settings(["seed=0", "optimizer.lr=0.02"]))
+    for wrong in (other_seed[0], other_lr[0]):
+        with pytest.raises(AssertionError):
+            assert_same_history(alone[0], wrong)
+
+
+@pytest.mark.parametrize(
+    "optimizer, per_model",
+    [
+        ("adam", [[], ["optimizer.weight_decay=0.01"]]),
+        ("adamw", [[], ["optimizer.weight_decay=0.1", "optimizer.lr=0.01"]]),
+        ("sgd", [[], ["optimizer.momentum=0.9", "optimizer.weight_decay=0.001"]]),
+        ("rmsprop", [[], ["optimizer.momentum=0.5", "optimizer.weight_decay=0.01"]]),
+    ],
+)
+def test_each_optimizer_with_per_model_hyper_parameters(optimizer, per_model):
+    group = settings(
+        *[[f"seed={i}", *extra] for i, extra in enumerate(per_model)],
+        ["seed=5", "model.hidden=[3]"],
+        common=[f"optimizer={optimizer}"],
+    )
+    for ref, got in zip(*both(group)):
+        assert_same_history(ref, got)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_each_activation_two_layers_deep_with_padding(activation):
+    group = settings(
+        ["seed=0", "model.hidden=[7,3]"], ["seed=1", "model.hidden=[4,9]"],
+        common=[f"model.activation={activation}"], epochs=3,
+    )  # fmt: skip
+    for ref, got in zip(*both(group)):
+        assert_same_history(ref, got)
+
+
+@pytest.mark.parametrize(
+    "common, narrow",
+    [
+        (["dataset=spiral", "trainer.batch_size=null", "trainer.epochs=15"], "[3]"),
+        (["dataset=two_moons", "loss=cross_entropy", "trainer.epochs=4"], "[3]"),
+        (["dataset=diag_flip", "model.hidden=[6,2]", "trainer.epochs=15"], "[3,5]"),
+        (["dataset=sine", "trainer.batch_size=16", "trainer.epochs=4"], "[3]"),
+        (["dataset=xor", "model.hidden=[]", "trainer.batch_size=null", "trainer.epochs=15"], "[]"),
+    ],
+    ids=[
+        "ce-3-classes-full-batch",
+        "ce-binary",
+        "mse-4-outputs-no-val",
+        "mse-1-input",
+        "linear-xor",
+    ],
+)
+def test_each_loss_and_batch_mode(common, narrow):
+    group = [
+        make_settings(*common, "seed=0"),
+        make_settings(*common, "seed=1", f"model.hidden={narrow}"),
+    ]
+    for ref, got in zip(*both(group)):
+        assert_same_history(ref, got)
+
+
+def test_dropout_masks_are_drawn_as_fit_draws_them():
+    group = settings(
+        ["seed=0", "model.dropout=0.3"], ["seed=1", "model.hidden=[8,4]", "model.dropout=0.5"],
+        ["seed=2", "model.hidden=[16,3]"], common=["model.hidden=[16,16]"],
+    )  # fmt: skip
+    for ref, got in zip(*both(group)):
+        assert_same_history(ref, got)
+        assert_same_weights(ref.model, got.model)
+
+
+def test_one_diverging_model_does_not_disturb_the_others():
+    group = settings(
+        ["seed=0"], ["seed=1", "optimizer.lr=1e6"], ["seed=2", "model.hidden=[5]"],
+        common=["dataset=diag_flip", "optimizer=sgd"], epochs=30,
+    )  # fmt: skip
+    alone, many = both(group)
+    assert [r.status for r in many] == ["completed", "diverged", "completed"]
+    assert "non-finite loss" in many[1].error and len(many[1].history) < 31
+    for ref, got in zip(alone, many):
+        assert_same_history(ref, got)
+    for ref, got in zip(alone[::2], many[::2]):
+        assert_same_weights(ref.model, got.model)
+
+
+def test_epochs_zero_returns_the_initial_networks_unchanged():
+    group = settings(["seed=0"], ["seed=1", "model.hidden=[3]"], epochs=0)
+    alone, many = both(group)
+    for ref, got in zip(alone, many):
+        assert_same_history(ref, got)
+        assert len(got.history) == 1 and got.status == "completed"
+        assert_same_weights(ref.model, got.model, rtol=0)  # copied in and out exactly
+
+
+def test_models_sharing_a_seed_and_a_lone_model_match_fit():
+    # one shuffle generator serves every model of a seed; a stack of one still works
+    for ref, got in zip(*both(settings(["seed=4"], ["seed=4", "optimizer.lr=0.05"]))):
+        assert_same_history(ref, got)
+    for ref, got in zip(*both(settings(["seed=4", "model.dropout=0.2"]))):
+        assert_same_history(ref, got)
+
+
+def test_padded_units_stay_exactly_zero(monkeypatch):
+    # sigmoid(0) = 0.5: a padded unit has an output, so only masking keeps it at zero
+    rows = {}
+    unstack = stacked._unstack
+
+    def spy(params_row, slots, model):
+        rows[id(model)] = (params_row.clone(), slots)
+        unstack(params_row, slots, model)
+
+    monkeypatch.setattr(stacked, "_unstack", spy)
+    group = settings(
+        ["seed=0", "model.hidden=[16,16]"], ["seed=1", "model.hidden=[3,5]"],
+        common=["model.activation=sigmoid", "optimizer=adamw", "optimizer.weight_decay=0.1"],
+    )  # fmt: skip
+    data = load(group[0].dataset)
+    results = fit_many(group, data)
+    params, slots = rows[id(results[1].model)]
+    real = torch.zeros_like(params)
+    for (W, b), lin in zip(
+        stacked._layers(real[None], slots), [m for m in results[1].model if hasattr(m, "weight")]
+    ):
+        W[0, : lin.in_features, : lin.out_features] = 1
+        b[0, 0, : lin.out_features] = 1
+    assert real.sum() < len(real)  # there is padding to check
+    assert torch.all(params[real == 0] == 0)
+    assert torch.all(params[real == 1] != 0)
+
+
+def test_checkpoint_has_fits_keys_and_round_trips(tmp_path):
+    group = settings(["seed=0"], ["seed=1", "model.hidden=[4]"])
+    data = load(group[0].dataset)
+    for s, result in zip(group, fit_many(group, data)):
+        model, _ = build_model(s, data)
+        state = {k: v.detach().contiguous() for k, v in result.model.state_dict().items()}
+        save_file(state, str(tmp_path / "model.safetensors"))
+        model.load_state_dict(load_file(str(tmp_path / "model.safetensors")))
+        assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+        assert result.train_seconds > 0
+        assert [r["seconds"] for r in result.history] == sorted(
+            r["seconds"] for r in result.history
+        )
+
+
+@pytest.mark.parametrize(
+    "dataset, per_model",
+    [
+        ("two_moons", [["seed=0"], ["seed=1", "model.hidden=[4]"], ["seed=2", "model.hidden=[8]"]]),
+        ("xor", [["seed=0", "model.hidden=[4]"], ["seed=1", "model.hidden=[8]"]]),
+        ("diag_flip", [["seed=0", "model.hidden=[16]"], ["seed=1", "model.hidden=[2]"]]),
+        ("spiral", [["seed=0", "model.hidden=[32]"], ["seed=1", "model.hidden=[8]"]]),
+    ],
+)
+def test_full_runs_end_with_the_same_accuracy(dataset, per_model):
+    # 300 epochs amplify rounding differences, but not enough to change a prediction
+    group = settings(*per_model, common=[f"dataset={dataset}"], epochs=300)
+    for ref, got in zip(*both(group)):
+        assert got.status == ref.status == "completed"
+        a, b = ref.history[-1], got.history[-1]
+        if a["train_acc"] is None:  # diag_flip is a regression
+            assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-2, abs=1e-6)
+        else:
+            assert (b["train_acc"], b["val_acc"]) == (a["train_acc"], a["val_acc"])
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_hand_written_activation_gradients_are_autograds(activation):
+    forward, forward_, backward = stacked.STACKED_ACTIVATIONS[activation]
+    gen = torch.Generator().manual_seed(0)
+    z = (3 * torch.randn(4, 5, 6, generator=gen)).requires_grad_()
+    g = torch.randn(4, 5, 6, generator=gen)
+    module = ACTIVATIONS[activation]()
+    a = module(z)
+    (expected,) = torch.autograd.grad(a, z, g)
+    with torch.no_grad():
+        assert torch.equal(forward(z), a) and torch.equal(forward_(z.clone()), a)
+        assert torch.allclose(backward(g, z, a), expected, rtol=1e-6, atol=1e-7)
+    assert set(stacked.STACKED_ACTIVATIONS) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize(
+    "extra", [["model.norm=batch"], ["model.norm=layer"], ["model.residual=true"]]
+)
+def test_what_cannot_stack_falls_back_to_fit(extra):
+    s = make_settings(*extra)
+    assert not stackable(s) and stack_key(s) is None
+    plain = make_settings()
+    assert stack_groups([plain, s, make_settings("seed=1")]) == [[0, 2], [1]]
+    with pytest.raises(ValueError, match="stack_groups"):
+        fit_many([s], load(s.dataset))
+
+
+def test_groups_split_on_what_must_be_shared():
+    group = [
+        make_settings("seed=0"),
+        make_settings("seed=1", "model.hidden=[4]", "optimizer.lr=0.1", "model.dropout=0.2"),
+        make_settings("model.hidden=[4,4]"),  # another depth
+        make_settings("optimizer=sgd"),  # another optimizer
+        make_settings("trainer.batch_size=16"),  # another batch size
+        make_settings("seed=2", "model.init=xavier_uniform"),
+    ]
+    assert stack_groups(group) == [[0, 1, 5], [2], [3], [4]]
+    assert stack_groups(group, max_models=2) == [[0, 1], [5], [2], [3], [4]]
+    with pytest.raises(ValueError, match="one stack_key"):
+        fit_many(group[:3], load(group[0].dataset))
