@@ -32,6 +32,23 @@ STOP_FILE = ".mlplab-stop"  # left in a sweep folder by the first failure under 
 ConfigStore.instance().store(name="mlplab_schema", node=settings.schema())
 
 
+def _expose_launcher_plugin() -> None:
+    """Let Hydra's plugin scan see ``hydra/launcher=stacked`` from an editable checkout.
+
+    Hydra lists plugins with pkgutil over ``hydra_plugins.__path__``; setuptools'
+    editable finder is invisible to pkgutil, so a checkout adds its own folder. An
+    installed wheel needs nothing: its plugin sits in site-packages/hydra_plugins.
+    """
+    import hydra_plugins
+
+    here = Path(__file__).resolve().parents[1] / "hydra_plugins"
+    if here.is_dir() and str(here) not in list(hydra_plugins.__path__):
+        hydra_plugins.__path__.append(str(here))
+
+
+_expose_launcher_plugin()
+
+
 def _folder_name(text: str, limit: int = 120) -> str:
     """A readable, filesystem-safe folder name; long ones end in a hash of the full text."""
     safe = re.sub(r"[^A-Za-z0-9_.,=+\-\[\]]", "_", text) or "default"
@@ -147,7 +164,7 @@ def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | None:
         from .job import run_job
 
         # with several GPUs, job n of a sweep takes GPU n mod count (round-robin)
-        result = run_job(s, run_dir, overrides, gpu=hydra_cfg.job.get("num"))
+        result = run_job(s, run_dir, overrides, gpu=hydra_cfg.job.get("num"), in_sweep=True)
     except Exception as exc:  # a failing job must not cost the sweep
         config = settings.flat(OmegaConf.to_container(cfg, resolve=True))
         result = {

@@ -52,6 +52,7 @@ def run_job(
     overrides: list[str] | None = None,
     progress: bool = False,
     gpu: int | None = None,
+    in_sweep: bool = False,
 ) -> dict:
     """Train one configuration and write its run folder; ``result.json`` comes last.
 
@@ -85,8 +86,9 @@ def run_job(
                 bar.close()
         result = {**base, **_outcome(fitted, model, data, loss)}
         result.update(_inspect_end(inside, fitted, model, data, loss))
-        _write_artifacts(run_dir, s, fitted, model, data)
-        _write_inside(run_dir, s, fitted, model, data, inside)
+        figures = s.trainer.figures if s.trainer.figures is not None else not in_sweep
+        _write_artifacts(run_dir, s, fitted, model, data, figures)
+        _write_inside(run_dir, s, fitted, model, data, inside, figures)
     except Exception as exc:  # recorded for the sweep table, then re-raised
         write_json(
             run_dir / RESULT_FILE,
@@ -110,14 +112,14 @@ def _outcome(fitted: FitResult, model, data: Dataset, loss: str) -> dict:
 
 
 def _write_artifacts(
-    run_dir: Path, s: RunSettings, fitted: FitResult, model, data: Dataset
+    run_dir: Path, s: RunSettings, fitted: FitResult, model, data: Dataset, figures: bool
 ) -> None:
     history = history_frame(fitted.history)
     write_csv(run_dir / HISTORY_FILE, history)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(state, str(tmp)))
     title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
-    if not s.trainer.figures:
+    if not figures:
         return
     plots.curves(history, run_dir / "curves.png", title)
     if data.in_dim == 2 and data.task != "regression" and fitted.status == "completed":
@@ -236,12 +238,18 @@ def _inspect_end(inside: dict, fitted: FitResult, model, data: Dataset, loss: st
 
 
 def _write_inside(
-    run_dir: Path, s: RunSettings, fitted: FitResult, model, data: Dataset, inside: dict
+    run_dir: Path,
+    s: RunSettings,
+    fitted: FitResult,
+    model,
+    data: Dataset,
+    inside: dict,
+    figures: bool,
 ) -> None:
     """layers.csv, and the figures that fit this run (plots.why_not decides which)."""
     columns = list(diagnostics.LAYER_COLUMNS)
     write_csv(run_dir / LAYERS_FILE, pd.DataFrame(inside["layers"], columns=columns))
-    if not s.trainer.figures:
+    if not figures:
         return
     depth = len(inside["acts_init"])
     fits = {

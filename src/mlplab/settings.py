@@ -9,6 +9,7 @@ two never drift apart.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from dataclasses import dataclass
@@ -97,7 +98,9 @@ class TrainerSettings:
     threads: int | None  #: torch intra-op threads; 1 is fastest for small models
     progress: bool  #: a progress bar for runs longer than a few seconds
     layer_stats_every: int | None  #: layers.csv rows every N epochs too (null/0: init, end)
-    figures: bool  #: the run folder's PNGs; false saves ~0.3-0.7 s a job in big sweeps
+    figures: (
+        bool | None
+    )  #: the run folder's PNGs; null = in single runs, not in sweep jobs (~0.3-0.7 s a job)
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,12 @@ def keys_of(section: str) -> list[str]:
     return sorted(f.name for f in dataclasses.fields(cls))
 
 
+@functools.cache
 def schema() -> DictConfig:
-    """The structured config Hydra merges YAML and overrides into (wrong types fail there)."""
+    """The structured config Hydra merges YAML and overrides into (wrong types fail there).
+
+    Built once: merging reads it and never changes it.
+    """
     cfg = OmegaConf.structured(RunSettings)
     _unlock(cfg)  # frozen dataclasses make read-only nodes; Hydra must still merge into them
     return cfg

@@ -11,13 +11,14 @@ training again. Jobs already completed, jobs whose config is invalid and jobs th
 not stack simply run (or are skipped, or recorded as failed) the usual way.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Hydra's plugin scan runs this module
+# before it is in sys.modules, and dataclasses cannot resolve string annotations then.
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
@@ -42,9 +43,9 @@ ConfigStore.instance().store(
 class StackedLauncher(Launcher):
     def __init__(self, max_models: int = 256) -> None:
         self.max_models = max_models
-        self.config: DictConfig | None = None
-        self.hydra_context: HydraContext | None = None
-        self.task_function: TaskFunction | None = None
+        self.config: Optional[DictConfig] = None  # noqa: UP045  (see the note on imports)
+        self.hydra_context: Optional[HydraContext] = None  # noqa: UP045
+        self.task_function: Optional[TaskFunction] = None  # noqa: UP045
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
