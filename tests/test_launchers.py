@@ -34,7 +34,15 @@ def sweep_rows(tmp_path, name, *launcher):
 
 @pytest.fixture(scope="module")
 def basic_rows(tmp_path_factory):
-    return sweep_rows(tmp_path_factory.mktemp("basic"), "basic")
+    return sweep_rows(tmp_path_factory.mktemp("basic"), "basic", "hydra/launcher=basic")
+
+
+def test_the_stacked_launcher_leaves_the_basic_launchers_rows(tmp_path, basic_rows):
+    # the default launcher for sweeps trains the 12 jobs as 2 stacked groups (fit_many)
+    proc = run_cli("-m", *GRID, "hydra.sweep.dir=sweep", cwd=tmp_path, timeout=600)
+    assert "12 of them trained in stacked groups" in proc.stderr + proc.stdout
+    rows = sweep_rows(tmp_path, "sweep")  # resumes: every job is complete
+    pd.testing.assert_frame_equal(rows, basic_rows, check_exact=False, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
