@@ -120,3 +120,19 @@ def test_optuna_search_survives_a_failed_trial_and_resumes_its_study(tmp_path):
 def test_all_extras_resolve_together():
     proc = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_optuna_trials_that_repeat_a_finished_job_reuse_its_result(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    # two possible configurations, four trials: at least two trials repeat a finished job
+    proc = run_cli("-m", "hparams_search=two_moons_optuna", "trainer.epochs=2", "model.hidden=choice([4],[8])",
+                   "optimizer.lr=choice(0.01)", "hydra.sweeper.n_trials=4", "hydra.sweep.dir=search",
+                   cwd=tmp_path, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = pd.read_csv(tmp_path / "search" / "results.csv")
+    assert len(results) <= 2 and (results["status"] == "completed").all()
+    trials = sorted(int(n) for cell in results["trial"].astype(str) for n in cell.split())
+    assert trials == [0, 1, 2, 3]
+    assert (
+        "Failed experiment" not in proc.stdout + proc.stderr
+    )  # what Optuna logs for a non-float return

@@ -145,26 +145,42 @@ def _task(cfg: DictConfig) -> dict | None:
     return result
 
 
-def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | None:
+def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | float | None:
     """One job of a sweep: skip it if done, never let it raise, record why it failed."""
-    from .results import RESULT_FILE, read_result, write_json
+    from .results import read_result
 
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweep_dir = Path(hydra_cfg.sweep.dir)
+    result = read_result(run_dir)
+    if (
+        result is None or result.get("status") != "completed"
+    ):  # resume: completed jobs are never rerun
+        if (sweep_dir / STOP_FILE).exists():
+            _discard_run_dir(run_dir)  # fail_fast: an earlier job failed; launch nothing more
+            return None
+        result = _train_or_record(cfg, hydra_cfg, run_dir)
+        if result["status"] != "completed" and OmegaConf.select(
+            cfg, "sweep.fail_fast", default=False
+        ):
+            (sweep_dir / STOP_FILE).write_text(
+                f"{' '.join(result['overrides'])}: {result['error']}\n"
+            )
+    if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):
+        return objective(result, OmegaConf.select(cfg, "sweep.metric", default="auto"))
+    return result
+
+
+def _train_or_record(cfg: DictConfig, hydra_cfg, run_dir: Path) -> dict:
+    """Run the job; if anything goes wrong, write its failed result.json instead of raising."""
+    from .results import RESULT_FILE, write_json
+
     overrides = list(hydra_cfg.overrides.task)
-    previous = read_result(run_dir)
-    if previous is not None and previous.get("status") == "completed":
-        return previous  # resume: a completed job is never run or written again
-    if (sweep_dir / STOP_FILE).exists():
-        _discard_run_dir(run_dir)  # fail_fast: an earlier job failed; launch nothing more
-        return None
-    fail_fast = bool(OmegaConf.select(cfg, "sweep.fail_fast", default=False))
     try:
         s = settings.from_config(cfg)
         from .job import run_job
 
         # with several GPUs, job n of a sweep takes GPU n mod count (round-robin)
-        result = run_job(s, run_dir, overrides, gpu=hydra_cfg.job.get("num"), in_sweep=True)
+        return run_job(s, run_dir, overrides, gpu=hydra_cfg.job.get("num"), in_sweep=True)
     except Exception as exc:  # a failing job must not cost the sweep
         config = settings.flat(OmegaConf.to_container(cfg, resolve=True))
         result = {
@@ -176,11 +192,7 @@ def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | None:
         if not isinstance(exc, ConfigError):
             result["traceback"] = traceback.format_exc()
         write_json(run_dir / RESULT_FILE, result)
-    if result["status"] != "completed" and fail_fast:
-        (sweep_dir / STOP_FILE).write_text(f"{' '.join(overrides)}: {result['error']}\n")
-    if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):
-        return objective(result, OmegaConf.select(cfg, "sweep.metric", default="auto"))
-    return result
+        return result
 
 
 class TrialFailed(RuntimeError):
