@@ -40,7 +40,7 @@ def basic_rows(tmp_path_factory):
 def test_the_stacked_launcher_leaves_the_basic_launchers_rows(tmp_path, basic_rows):
     # the default launcher for sweeps trains the 12 jobs as 2 stacked groups (fit_many)
     proc = run_cli("-m", *GRID, "hydra.sweep.dir=sweep", cwd=tmp_path, timeout=600)
-    assert "12 of them trained in stacked groups" in proc.stderr + proc.stdout
+    assert "12 of them trained in 2 stacked groups (local)" in proc.stderr + proc.stdout
     rows = sweep_rows(tmp_path, "sweep")  # resumes: every job is complete
     pd.testing.assert_frame_equal(rows, basic_rows, check_exact=False, rtol=1e-5)
 
@@ -64,6 +64,37 @@ def test_every_launcher_leaves_the_basic_launchers_rows(tmp_path, basic_rows, pl
     pytest.importorskip(plugin)
     rows = sweep_rows(tmp_path, "sweep", *launcher)
     pd.testing.assert_frame_equal(rows, basic_rows)  # same metrics for the same seeds on CPU
+
+
+@pytest.mark.parametrize(
+    "plugin, where",
+    [
+        ("ray", ["hydra.launcher.groups_on=ray", "+hydra.launcher.ray_init.num_cpus=2",
+                 "+hydra.launcher.ray_init.include_dashboard=false"]),
+        ("submitit", ["hydra.launcher.groups_on=submitit", "+hydra.launcher.submitit.cluster=local",
+                      "+hydra.launcher.submitit.timeout_min=10"]),
+    ],
+    ids=["ray", "submitit_local"],
+)  # fmt: skip
+def test_stacked_groups_run_as_one_task_each_on_ray_and_submitit(
+    tmp_path, basic_rows, plugin, where
+):
+    pytest.importorskip(plugin)
+    proc = run_cli("-m", *GRID, *where, "hydra.sweep.dir=sweep", cwd=tmp_path, timeout=600)
+    assert f"12 of them trained in 2 stacked groups ({plugin})" in proc.stderr + proc.stdout, (
+        proc.stderr[-2000:]
+    )
+    rows = sweep_rows(tmp_path, "sweep")  # resumes: every job is complete
+    pd.testing.assert_frame_equal(rows, basic_rows, check_exact=False, rtol=1e-5)
+
+
+def test_an_unknown_place_for_groups_is_refused(tmp_path):
+    proc = run_cli("-m", "model.hidden=[4],[8]", "hydra.launcher.groups_on=moon", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        "Unknown hydra.launcher.groups_on 'moon'. Choose one of: local, ray, submitit."
+        in proc.stderr
+    )
 
 
 def test_a_killed_joblib_sweep_resumes(tmp_path):

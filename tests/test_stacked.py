@@ -289,3 +289,21 @@ def test_groups_split_on_what_must_be_shared():
     assert stack_groups(group, max_models=2) == [[0, 1], [5], [2], [3], [4]]
     with pytest.raises(ValueError, match="one stack_key"):
         fit_many(group[:3], load(group[0].dataset))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fit_many_on_cuda_matches_fit_on_cuda():
+    # data and weights stay on the device; no dropout (CUDA masks match only statistically)
+    group = settings(
+        ["model.hidden=[8]", "seed=0"],
+        ["model.hidden=[16]", "seed=1"],
+        common=["trainer.device=cuda"],
+        epochs=5,
+    )
+    data = load(group[0].dataset, torch.device("cuda"))
+    many = fit_many(group, data)
+    for s, got in zip(group, many):
+        model, loss = build_model(s, data)
+        assert next(model.parameters()).is_cuda and next(got.model.parameters()).is_cuda
+        assert_same_history(fit(model, data, s, loss), got, rtol=1e-4)

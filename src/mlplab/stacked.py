@@ -463,3 +463,19 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
         member.result.train_seconds = seconds
         member.result.model = member.model
     return [member.result for member in everyone]
+
+
+def train_group(settings_list: list[RunSettings]) -> list[FitResult]:
+    """One task of a sweep: load the group's data and train it with ``fit_many``.
+
+    What hydra/launcher=stacked hands to this process, a Ray worker or a submitit job;
+    the data are built where the training runs (the generators are seeded, files are
+    read from shared storage).
+    """
+    from .data import load
+    from .train import resolve_device
+
+    first = settings_list[0]
+    if first.trainer.threads:
+        torch.set_num_threads(first.trainer.threads)
+    return fit_many(settings_list, load(first.dataset, resolve_device(first.trainer.device)))
