@@ -115,6 +115,10 @@ def _write_artifacts(
     run_dir: Path, s: RunSettings, fitted: FitResult, model, data: Dataset, figures: bool
 ) -> None:
     history = history_frame(fitted.history)
+    if (
+        not s.trainer.timing
+    ):  # wall-clock time differs run to run; without it the file is repeatable
+        history["seconds"] = None
     write_csv(run_dir / HISTORY_FILE, history)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(state, str(tmp)))

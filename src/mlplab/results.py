@@ -137,6 +137,7 @@ NOT_KNOBS = (
     "trainer.progress",
     "trainer.threads",
     "trainer.figures",
+    "trainer.timing",
     "sweep.fail_fast",
     "sweep.metric",
     "sweep.plot_by",

@@ -97,6 +97,7 @@ class TrainerSettings:
     device: str  #: auto | cpu | cuda
     threads: int | None  #: torch intra-op threads; 1 is fastest for small models
     progress: bool  #: a progress bar for runs longer than a few seconds
+    timing: bool  #: fill history.csv's seconds column (then two runs' files differ in it)
     layer_stats_every: int | None  #: layers.csv rows every N epochs too (null/0: init, end)
     figures: (
         bool | None
