@@ -207,8 +207,11 @@ def objective(result: dict, metric: str) -> float:
     (``max_failure_rate`` decides whether the study goes on).
     """
     if metric == "auto":
-        metric = "val_acc" if result.get("val_acc") is not None else "val_loss"
-        metric = metric if result.get(metric) is not None else metric.replace("val", "train")
+        import pandas as pd
+
+        from .results import default_metric
+
+        metric = default_metric(pd.DataFrame([result]))
     value = result.get(metric)
     if result.get("status") != "completed" or value is None:
         raise TrialFailed(f"{result.get('status')}: {result.get('error') or f'no {metric}'}")

@@ -25,7 +25,7 @@ from .results import (
     write_csv,
     write_json,
 )
-from .settings import ConfigError, RunSettings, flat
+from .settings import RunSettings, flat
 from .train import FitResult, build_model, evaluate, fit, resolve_device
 
 # Results of jobs that hydra/launcher=stacked trained in a group, by run folder;
@@ -141,15 +141,13 @@ def _labels(y: torch.Tensor) -> np.ndarray:
 
 
 def _predictor(model, data: Dataset):
-    device = data.X_train.device
+    """Class labels of 2-D points, as a NumPy function (for plots.boundary)."""
 
-    @torch.no_grad()
-    def predict(points: np.ndarray) -> np.ndarray:
-        out = model(torch.as_tensor(points, dtype=torch.float32, device=device))
-        labels = (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(dim=1)
-        return labels.cpu().numpy()
+    def labels(x: torch.Tensor) -> torch.Tensor:
+        out = model(x)
+        return (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(dim=1)
 
-    return predict
+    return _numpy_fn(labels, data.X_train.device)
 
 
 def _progress_bar(s: RunSettings):
@@ -294,6 +292,3 @@ def _numpy_fn(fn, device):
         return out.squeeze(-1).cpu().numpy() if out.shape[-1] == 1 else out.cpu().numpy()
 
     return call
-
-
-__all__ = ["ConfigError", "load_model", "prepare", "run_job"]
