@@ -187,6 +187,38 @@ def test_default_sweep_folder_is_named_after_the_command(tmp_path):
     assert len(pd.read_csv(sweep / "results.csv")) == 2
 
 
+def test_aggregate_metric_and_by_options_and_a_bad_metric(tmp_path):
+    assert (
+        run_cli(
+            "-m", "model.hidden=[4],[8,8]", "model.activation=relu,tanh", *FAST, cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    sweep = tmp_path / "sweep"
+    before = (sweep / "results.csv").read_bytes()
+    agg = [sys.executable, "-c", "from mlplab.cli import aggregate; aggregate()", str(sweep)]
+    bad = subprocess.run(
+        [*agg, "--metric", "val_acc_typo"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert (
+        bad.returncode == 2
+        and "Unknown --metric 'val_acc_typo'. Choose one of: auto," in bad.stderr
+    )
+    assert (
+        len(bad.stderr.strip().splitlines()) == 1 and (sweep / "results.csv").read_bytes() == before
+    )
+    (sweep / "sweep.png").unlink()
+    good = subprocess.run(
+        [*agg, "--metric", "train_loss", "--by", "activation"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert good.returncode == 0, good.stderr
+    assert "train_loss" in good.stdout and "val_acc" not in good.stdout
+    assert (sweep / "sweep.png").is_file()
+
+
 def test_aggregate_refuses_a_missing_folder(tmp_path):
     proc = subprocess.run([sys.executable, "-c", "from mlplab.cli import aggregate; aggregate()", "nowhere"],
                           capture_output=True, text=True, cwd=tmp_path)  # fmt: skip

@@ -375,6 +375,13 @@ def aggregate(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         _fail(f"SWEEP_DIR {str(args.sweep_dir)!r}: no such folder.")
+    from .results import collect
+
+    columns = sorted(
+        map(str, collect(args.sweep_dir).columns)
+    )  # checked before anything is written
+    if args.metric != "auto" and args.metric not in columns:
+        _fail(f"Unknown --metric {args.metric!r}. Choose one of: auto, {', '.join(columns)}.")
     sys.exit(finish_sweep(args.sweep_dir, args.metric, args.by))
 
 
