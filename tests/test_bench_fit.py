@@ -1,4 +1,4 @@
-"""scripts/bench_fit.py --quick runs end to end and prints its tables; no timing is asserted."""
+"""The benchmark scripts run end to end (--quick) and print their tables; no timing is asserted."""
 
 import re
 import subprocess
@@ -20,3 +20,18 @@ def test_bench_fit_quick_prints_its_tables(tmp_path):
     assert re.search(r"^\s+32\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+%$", out, re.MULTILINE)
     assert out.count("fit >= 2x textbook") == 1
     assert list(tmp_path.iterdir()) == []  # writes nothing
+
+
+def test_bench_sweep_quick_runs_both_launchers_and_agrees_on_the_results(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_sweep.py"), "--quick", "--repeat", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for name in ("basic", "stacked"):  # best, median, per job, then both runs
+        assert re.search(rf"^{name}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+ [\d.]+$", out, re.MULTILINE)
+    assert re.search(r"stacked is [\d.]+x faster end to end \(best times; [\d.]+x by medians\)", out)
+    gap = float(re.search(r"between the two summaries: ([\d.]+)", out).group(1))
+    assert gap < 1e-3  # the same sweep, whichever launcher ran it
+    assert list(tmp_path.iterdir()) == []  # writes nothing outside its temporary folder

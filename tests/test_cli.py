@@ -205,3 +205,31 @@ def test_configs_ship_inside_the_wheel_and_are_found_from_any_folder(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert len(list((elsewhere / "outputs" / "runs").glob("*/*/result.json"))) == 1
+
+
+def test_the_quick_exit_keeps_the_exit_code_the_output_and_the_atexit_handlers(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import atexit, logging, threading\n"
+        "from mlplab.cli import _exit_now\n"
+        "logging.basicConfig(filename='job.log', level=logging.INFO)\n"
+        "logging.info('written before the exit')\n"
+        "atexit.register(lambda: print('atexit ran'))\n"
+        "print('table', end=' ')\n"
+        "_exit_now({code})\n"
+        "print('never')\n"
+    )
+    for code, (rc, err) in {
+        "3": (3, ""),
+        "None": (0, ""),
+        "'mlplab: bye'": (1, "mlplab: bye\n"),
+    }.items():
+        proc = subprocess.run(
+            [sys.executable, "-c", script.format(code=code)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert (proc.returncode, proc.stdout, proc.stderr) == (rc, "table atexit ran\n", err)
+        assert "written before the exit" in (tmp_path / "job.log").read_text()
+        (tmp_path / "job.log").unlink()

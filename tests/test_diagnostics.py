@@ -289,3 +289,17 @@ def test_diagnostics_and_figures_on_cuda(tmp_path):
         assert len(pd.read_csv(tmp_path / name / "layers.csv")) == 4 * 2
     assert (tmp_path / "two_moons" / "neurons.png").is_file()
     assert (tmp_path / "sine" / "fit_1d.png").is_file()
+
+
+@pytest.mark.parametrize("units", [0, 1, 7, 8, 63, 64, 65, 130])
+def test_distinct_rows_counts_like_a_set_of_row_bytes(units):
+    rng = np.random.default_rng(units)
+    pool = rng.random((40, units)) < 0.5
+    bits = pool[rng.integers(0, len(pool), 2000)]  # at most 40 distinct rows, many repeats
+    expected = len({row.tobytes() for row in bits})
+    assert diagnostics.distinct_rows(bits) == expected
+    assert diagnostics.distinct_rows(bits[:1]) == 1 and diagnostics.distinct_rows(bits[:0]) == 0
+    if units > 1:  # rows that differ only in their last unit are told apart
+        twin = np.zeros((2, units), bool)
+        twin[1, -1] = True
+        assert diagnostics.distinct_rows(twin) == 2

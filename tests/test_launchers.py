@@ -97,6 +97,52 @@ def test_an_unknown_place_for_groups_is_refused(tmp_path):
     )
 
 
+def test_worker_processes_leave_the_same_rows_as_one_process(tmp_path):
+    one = run_cli("-m", *GRID, "hydra.launcher.workers=1", "hydra.sweep.dir=one", cwd=tmp_path)
+    two = run_cli("-m", *GRID, "hydra.launcher.workers=2", "hydra.sweep.dir=two", cwd=tmp_path)
+    assert one.returncode == two.returncode == 0, two.stderr[-2000:]
+    assert "in 1 process" in one.stdout + one.stderr
+    assert "in 2 processes" in two.stdout + two.stderr
+    rows = [pd.read_csv(tmp_path / name / "results.csv") for name in ("one", "two")]
+    columns = [c for c in rows[0].columns if "seconds" not in c]
+    pd.testing.assert_frame_equal(rows[0][columns], rows[1][columns])  # exactly: same arithmetic
+    for job in rows[1]["run_dir"]:  # every folder complete, as Hydra's run_job leaves it
+        folder = tmp_path / "two" / job
+        assert {"config.yaml", "hydra.yaml", "overrides.yaml"} <= {
+            p.name for p in (folder / ".hydra").iterdir()
+        }
+        assert (folder / "history.csv").is_file() and (folder / "result.json").is_file()
+
+
+PARENT = os.getpid()
+
+
+def _square_or_die(x):
+    if x == 2 and os.getpid() != PARENT:
+        os._exit(9)  # a worker killed mid-task (out of memory, say)
+    if x == 3:
+        raise ValueError("three")
+    return x * x
+
+
+def test_work_a_dead_worker_took_runs_in_this_process():
+    from mlplab.workers import map_forked
+
+    out = map_forked(_square_or_die, [0, 1, 2, 3, 4], workers=2)
+    assert out[:3] == [0, 1, 4] and out[4] == 16
+    assert isinstance(out[3], ValueError)  # an exception comes back in its item's place
+    assert map_forked(_square_or_die, [0, 1, 2, 3, 4], workers=1)[2] == 4
+
+
+def test_a_bad_worker_count_is_refused(tmp_path):
+    proc = run_cli("-m", "model.hidden=[4],[8]", "hydra.launcher.workers=0", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "hydra.launcher.workers=0: give a positive number of processes" in proc.stderr
+    assert not (tmp_path / "outputs").exists() or not any(
+        (tmp_path / "outputs").rglob("result.json")
+    )
+
+
 def test_a_killed_joblib_sweep_resumes(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     args = ["-m", "model.hidden=[4],[8],[16],[32]", "seed=0,1,2", "trainer.epochs=200",

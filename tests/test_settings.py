@@ -94,3 +94,29 @@ def test_layer_stats_every_is_null_by_default_and_refuses_negatives():
         match=r"trainer.layer_stats_every must be >= 0 or null \(at init and end only\), got -1",
     ):
         make_settings("trainer.layer_stats_every=-1")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["experiment=two_moons_arch", "model.hidden=[8,8]", "seed=3"],
+        ["dataset=iris", "optimizer=sgd", "optimizer.momentum=0.9", "trainer.batch_size=null"],
+        ["init_scheme=large_normal", "model.hidden=[]", "trainer.figures=true"],
+    ],
+)
+def test_a_typed_config_builds_the_same_settings_as_merging_it_onto_the_schema(overrides):
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module(config_module="mlplab.configs", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    assert OmegaConf.get_type(cfg) is settings.RunSettings  # composed onto the schema: typed
+    fast = settings.from_config(cfg)
+    task = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    plain = OmegaConf.to_container(task, resolve=True)  # untyped: the merging path
+    slow = settings.from_config(OmegaConf.create(plain))
+    assert fast == slow and type(fast.model.hidden) is type(slow.model.hidden) is list
+    bad = OmegaConf.create({**plain, "model": {**plain["model"], "activation": "rleu"}})
+    with pytest.raises(ConfigError, match="Unknown model.activation 'rleu'"):
+        settings.from_config(OmegaConf.merge(settings.schema(), bad))  # typed, still validated

@@ -216,7 +216,16 @@ def test_aggregate_metric_and_by_options_and_a_bad_metric(tmp_path):
     )
     assert good.returncode == 0, good.stderr
     assert "train_loss" in good.stdout and "val_acc" not in good.stdout
-    assert (sweep / "sweep.png").is_file()
+    # the three figures are drawn side by side in forked processes: each one is there
+    for name in ("sweep.png", "curves.png", "layers.png"):
+        assert (sweep / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    odd = subprocess.run([*agg, "--by", "nosuch"], capture_output=True, text=True, cwd=tmp_path)
+    assert odd.returncode == 0 and (sweep / "results.csv").is_file()
+    warnings = odd.stderr.strip().splitlines()
+    assert len(warnings) == 2 and all(
+        w.startswith("mlplab: warning: sweep figure skipped: ") and "'nosuch'" in w
+        for w in warnings
+    ), odd.stderr
 
 
 def test_aggregate_refuses_a_missing_folder(tmp_path):

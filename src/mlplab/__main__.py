@@ -1,4 +1,4 @@
-from mlplab.cli import run
+from mlplab.cli import main
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import diagnostics, plots
+from . import diagnostics
 from .data import Dataset, load
 from .model import count_params, resolve_init
 from .results import (
@@ -122,9 +122,11 @@ def _write_artifacts(
     write_csv(run_dir / HISTORY_FILE, history)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(state, str(tmp)))
-    title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
     if not figures:
         return
+    from . import plots  # matplotlib costs ~0.4 s to import: only when drawing
+
+    title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
     plots.curves(history, run_dir / "curves.png", title)
     if data.in_dim == 2 and data.task != "regression" and fitted.status == "completed":
         plots.boundary(
@@ -253,6 +255,8 @@ def _write_inside(
     write_csv(run_dir / LAYERS_FILE, pd.DataFrame(inside["layers"], columns=columns))
     if not figures:
         return
+    from . import plots
+
     depth = len(inside["acts_init"])
     fits = {
         name: plots.why_not(name, data.in_dim, data.task, data.target_dim, depth) is None

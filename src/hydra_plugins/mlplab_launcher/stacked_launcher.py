@@ -1,14 +1,25 @@
 """``hydra/launcher=stacked``: a sweep's compatible jobs trained together with ``fit_many``.
 
 Most sweep jobs are tiny, so a job costs its per-step overhead, not its arithmetic.
-This launcher composes every job's config first, groups the jobs that can share one
-stacked model (``mlplab.stacked.stack_groups``: same depth, data, loss, optimizer,
-batch size and epochs), and trains each group of two or more with one ``fit_many``
-call. Then every job goes through Hydra's own ``run_job``, one after another, exactly
-as with the basic launcher (``.hydra/`` files, logging, callbacks, the job's return);
-a job trained in a group writes its folder from the stored result instead of
-training again. Jobs already completed, jobs whose config is invalid and jobs that do
-not stack simply run (or are skipped, or recorded as failed) the usual way.
+This launcher
+
+1. composes every job's config (``mlplab.compose.ComposeOnce``: once per set of
+   config-group choices, shared with the sweeper's own check of the batch);
+2. groups the jobs that can share one stacked model (``mlplab.stacked.stack_groups``:
+   same depth, data, loss, optimizer, batch size and epochs) and trains each group of
+   two or more with one ``fit_many`` call, as one task: in worker processes forked
+   from this one (``workers``, default one per core), on Ray, or as submitit jobs
+   (``groups_on``);
+3. runs every job through Hydra's own ``run_job``, exactly as the basic launcher does
+   (``.hydra/`` files, logging, callbacks, the job's return), in contiguous chunks
+   spread over the workers. A job trained in step 2 writes its folder from the stored
+   result instead of training again; jobs already completed are skipped, invalid ones
+   recorded as failed, and jobs that do not stack train with ``fit``.
+
+Worker processes are forked, so they start in milliseconds with torch and the composed
+configs already loaded; only a group's settings or a chunk's job range goes to them
+and only results come back. Forking is used on Linux only, never when a job may use
+CUDA, and not under ``sweep.fail_fast`` (which runs the jobs in order, in one process).
 """
 
 # No `from __future__ import annotations` here: Hydra's plugin scan runs this module
@@ -26,6 +37,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mlplab.workers import can_fork, cores, map_forked
+
 log = logging.getLogger(__name__)
 
 
@@ -33,6 +46,8 @@ log = logging.getLogger(__name__)
 class StackedLauncherConf:
     _target_: str = "hydra_plugins.mlplab_launcher.stacked_launcher.StackedLauncher"
     max_models: int = 256  #: largest stack; beyond a few hundred tiny models it stops paying
+    #: processes that train the groups and write the job folders (null: one per core; Linux)
+    workers: Optional[int] = None  # noqa: UP045
     groups_on: str = (
         "local"  #: where each stacked group trains, as one task: local | ray | submitit
     )
@@ -48,21 +63,39 @@ ConfigStore.instance().store(
 
 class StackedLauncher(Launcher):
     def __init__(
-        self, max_models: int = 256, groups_on: str = "local", ray_init=None, submitit=None
+        self,
+        max_models: int = 256,
+        groups_on: str = "local",
+        workers: Optional[int] = None,  # noqa: UP045  (see the note on imports)
+        ray_init=None,
+        submitit=None,
     ) -> None:
         from mlplab.settings import choose
 
         self.max_models = max_models
         self.groups_on = choose("hydra.launcher.groups_on", groups_on, RUN_GROUPS)
+        if workers is not None and workers < 1:
+            from mlplab.settings import ConfigError
+
+            raise ConfigError(
+                f"hydra.launcher.workers={workers}: give a positive number of processes, or null for one per core."
+            )
+        self.workers = workers
         self.options = {"ray_init": ray_init or {}, "submitit": submitit or {}}
-        self.config: Optional[DictConfig] = None  # noqa: UP045  (see the note on imports)
+        self.config: Optional[DictConfig] = None  # noqa: UP045
         self.hydra_context: Optional[HydraContext] = None  # noqa: UP045
         self.task_function: Optional[TaskFunction] = None  # noqa: UP045
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        from mlplab.compose import ComposeOnce
+
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+        # The sweeper holds this same context: its check of each batch and our launch
+        # then share one composition per job (see mlplab.compose).
+        if not isinstance(hydra_context.config_loader, ComposeOnce):
+            hydra_context.config_loader = ComposeOnce(hydra_context.config_loader)
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -72,21 +105,90 @@ class StackedLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configs = []
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            cfg = self.hydra_context.config_loader.take(self.config, list(overrides))
             with open_dict(cfg):
                 cfg.hydra.job.id = cfg.hydra.job.num = idx
             configs.append(cfg)
-        pretrained, groups = pretrain(configs, self.max_models, self.groups_on, self.options)
+        workers = worker_count(self.workers, configs)
+        groups = plan(configs, self.max_models)
         log.info(
-            f"Launching {len(configs)} jobs, {pretrained} of them trained in {groups} stacked groups ({self.groups_on})"
+            f"Launching {len(configs)} jobs, {sum(len(g.jobs) for g in groups)} of them trained in "
+            f"{len(groups)} stacked groups ({self.groups_on}), in {workers} process{'es' if workers > 1 else ''}"
         )
+        # 1. Train each stacked group as one task: here, in worker processes, or remotely.
+        settings = [g.settings for g in groups]
+        if self.groups_on == "local":
+            outcomes = map_forked(train_group_task, settings, workers)
+        else:
+            outcomes = RUN_GROUPS[self.groups_on](
+                settings, self.options, job_dir(configs[0]).parent
+            )
+        for group, outcome in zip(groups, outcomes):
+            park(configs, group, outcome)
+        # 2. Run every job through Hydra's run_job, in contiguous chunks spread over the
+        # workers: a job trained in step 1 writes its folder, any other job trains with fit.
+        from mlplab.job import PRETRAINED
+
+        size = max(1, -(-len(configs) // (4 * workers)))
+        chunks = [range(i, min(i + size, len(configs))) for i in range(0, len(configs), size)]
+        try:
+            done = map_forked(lambda jobs: self.run_jobs(configs, jobs), chunks, workers)
+        finally:
+            PRETRAINED.clear()  # anything left belonged to jobs that did not run here
+        for chunk in done:
+            if isinstance(chunk, BaseException):  # run_job returns a job's own failure
+                raise chunk
+        runs = [r for chunk in done for r in chunk]
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return runs
+
+    def run_jobs(self, configs: list[DictConfig], jobs: range) -> list[JobReturn]:
+        """Run these jobs one after another with Hydra's run_job, as the basic launcher does."""
         runs = []
-        for idx, cfg in enumerate(configs, start=initial_job_idx):
-            log.info(f"\t#{idx} : {' '.join(filter_overrides(cfg.hydra.overrides.task))}")
+        for i in jobs:
+            cfg = configs[i]
+            log.info(
+                f"\t#{cfg.hydra.job.num} : {' '.join(filter_overrides(cfg.hydra.overrides.task))}"
+            )
             runs.append(run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=cfg,
                                 job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))  # fmt: skip
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return runs
+
+
+@dataclass
+class Group:
+    """Jobs that train as one stacked model: their indices into the launch, and settings."""
+
+    jobs: list[int]
+    settings: list[Any]  #: RunSettings, one per job
+
+
+def train_group_task(settings: list[Any]):
+    from mlplab.stacked import train_group
+
+    return train_group(settings)
+
+
+def worker_count(asked: Optional[int], configs: list[DictConfig]) -> int:  # noqa: UP045
+    """How many processes share the work: ``asked``, or one per usable core (null).
+
+    1 (this process only) under ``sweep.fail_fast`` (jobs run in order, so nothing
+    starts after the first failure), and where forking is not safe: outside Linux, and
+    wherever a job may use CUDA (a CUDA context does not survive a fork).
+    """
+    if not can_fork() or any(
+        OmegaConf.select(c, "sweep.fail_fast", default=False) for c in configs
+    ):
+        return 1
+    import torch
+
+    if torch.cuda.is_initialized() or (
+        torch.backends.cuda.is_built()
+        and any(OmegaConf.select(c, "trainer.device", default="cpu") != "cpu" for c in configs)
+    ):
+        return 1
+    return asked or cores()
 
 
 def job_dir(cfg: DictConfig) -> Path:
@@ -96,54 +198,44 @@ def job_dir(cfg: DictConfig) -> Path:
     )
 
 
-def pretrain(
-    configs: list[DictConfig], max_models: int, groups_on: str = "local", options=None
-) -> int:
-    """Train the stackable jobs group by group; park each result for its job.
+def plan(configs: list[DictConfig], max_models: int) -> list[Group]:
+    """The stacked groups of two or more jobs, biggest first; every other job runs alone.
 
-    Returns (jobs trained, groups trained).
-
-    ``groups_on``: where each group trains, as one task: ``local`` (this process),
-    ``ray`` (a Ray task each; ``options.ray_init`` goes to ``ray.init``) or ``submitit``
-    (one job of a submitit job array each; ``options.submitit`` sets the executor).
+    Jobs already complete (resume), jobs whose config is invalid (their own run records
+    why) and jobs that cannot stack are left out: they run with ``fit`` as usual.
     """
-    from mlplab import job, settings, stacked
+    from mlplab import settings, stacked
     from mlplab.results import is_complete
 
-    todo: list[tuple[Path, settings.RunSettings]] = []
-    for cfg in configs:
-        run_dir = job_dir(cfg)
-        if is_complete(run_dir):
+    todo: list[tuple[int, settings.RunSettings]] = []
+    for i, cfg in enumerate(configs):
+        if is_complete(job_dir(cfg)):
             continue  # resume: the job will be skipped
-        task_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
         try:
-            s = settings.from_config(task_cfg)
+            s = settings.from_config(cfg)  # reads the task's keys only, not cfg.hydra
         except Exception:
             continue  # an invalid job is recorded as failed by its own run
         if not s.trainer.layer_stats_every:  # per-epoch layer statistics need fit's loop
-            todo.append((run_dir, s))
+            todo.append((i, s))
     groups = [
-        [todo[i] for i in g]
+        Group([todo[i][0] for i in g], [todo[i][1] for i in g])
         for g in stacked.stack_groups([s for _, s in todo], max_models)
         if len(g) > 1
     ]
-    if not groups:
-        return 0, 0  # nothing to share: every job trains with fit
-    sweep_dir = Path(str(configs[0].hydra.sweep.dir))
-    outcomes = RUN_GROUPS[groups_on]([[s for _, s in g] for g in groups], options or {}, sweep_dir)
-    count = 0
-    for members, outcome in zip(groups, outcomes):
-        if isinstance(
-            outcome, BaseException
-        ):  # the jobs fall back to fit and record their own errors
-            log.warning(
-                f"stacked group of {len(members)} failed ({type(outcome).__name__}: {outcome}); running them one by one"
-            )
-            continue
-        for (run_dir, _), fitted in zip(members, outcome):
-            job.PRETRAINED[run_dir] = fitted
-        count += len(members)
-    return count, len(groups)
+    return sorted(groups, key=lambda g: -len(g.jobs))  # the biggest first: workers end together
+
+
+def park(configs: list[DictConfig], group: Group, outcome) -> None:
+    """Leave each job's FitResult where mlplab.job.run_job looks for it (or say why not)."""
+    from mlplab.job import PRETRAINED
+
+    if isinstance(outcome, BaseException):  # the jobs fall back to fit, record their own errors
+        log.warning(
+            f"stacked group of {len(group.jobs)} failed ({type(outcome).__name__}: {outcome}); running them one by one"
+        )
+        return
+    for i, fitted in zip(group.jobs, outcome):
+        PRETRAINED[job_dir(configs[i])] = fitted
 
 
 def _caught(fn, *args):
@@ -151,12 +243,6 @@ def _caught(fn, *args):
         return fn(*args)
     except Exception as exc:
         return exc
-
-
-def _groups_here(groups, options, sweep_dir):
-    from mlplab.stacked import train_group
-
-    return [_caught(train_group, g) for g in groups]
 
 
 def _groups_on_ray(groups, options, sweep_dir):
@@ -190,4 +276,8 @@ def _groups_on_submitit(groups, options, sweep_dir):
     return [_caught(j.result) for j in jobs]
 
 
-RUN_GROUPS = {"local": _groups_here, "ray": _groups_on_ray, "submitit": _groups_on_submitit}
+RUN_GROUPS = {
+    "local": None,
+    "ray": _groups_on_ray,
+    "submitit": _groups_on_submitit,
+}  # local: map_forked
