@@ -31,7 +31,9 @@ def test_bench_sweep_quick_runs_both_launchers_and_agrees_on_the_results(tmp_pat
     out = done.stdout
     for name in ("basic", "stacked"):  # best, median, per job, then both runs
         assert re.search(rf"^{name}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+ [\d.]+$", out, re.MULTILINE)
-    assert re.search(r"stacked is [\d.]+x faster end to end \(best times; [\d.]+x by medians\)", out)
+    assert re.search(
+        r"stacked is [\d.]+x faster end to end \(best times; [\d.]+x by medians\)", out
+    )
     gap = float(re.search(r"between the two summaries: ([\d.]+)", out).group(1))
     assert gap < 1e-3  # the same sweep, whichever launcher ran it
     assert list(tmp_path.iterdir()) == []  # writes nothing outside its temporary folder

@@ -5,9 +5,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import run_cli
 
 GRID = ["model.hidden=[4],[8],[16]", "model.activation=relu,tanh", "seed=0,1", "trainer.epochs=3"]
@@ -33,16 +35,46 @@ def sweep_rows(tmp_path, name, *launcher):
 
 
 @pytest.fixture(scope="module")
-def basic_rows(tmp_path_factory):
-    return sweep_rows(tmp_path_factory.mktemp("basic"), "basic", "hydra/launcher=basic")
+def basic_sweep(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("basic")
+    return folder / "basic", sweep_rows(folder, "basic", "hydra/launcher=basic")
 
 
-def test_the_stacked_launcher_leaves_the_basic_launchers_rows(tmp_path, basic_rows):
+@pytest.fixture(scope="module")
+def basic_rows(basic_sweep):
+    return basic_sweep[1]
+
+
+def hydra_files(job: Path, sweep: Path) -> dict:
+    """A job's .hydra/ files as parsed YAML, its working folder and launcher left out."""
+    files = {}
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+        text = (job / ".hydra" / name).read_text()
+        files[name] = yaml.safe_load(text.replace(str(sweep.parent), "CWD"))  # the run's folder
+    hydra = files["hydra.yaml"]["hydra"]
+    del hydra["launcher"], hydra["runtime"]["choices"]["hydra/launcher"]
+    hydra["overrides"]["hydra"] = [o for o in hydra["overrides"]["hydra"] if "launcher" not in o]
+    return files
+
+
+def test_the_stacked_launcher_leaves_the_basic_launchers_rows_and_files(tmp_path, basic_sweep):
     # the default launcher for sweeps trains the 12 jobs as 2 stacked groups (fit_many)
-    proc = run_cli("-m", *GRID, "hydra.sweep.dir=sweep", cwd=tmp_path, timeout=600)
+    proc = run_cli("-m", *GRID, "hydra.sweep.dir=basic", cwd=tmp_path, timeout=600)
     assert "12 of them trained in 2 stacked groups (local)" in proc.stderr + proc.stdout
-    rows = sweep_rows(tmp_path, "sweep")  # resumes: every job is complete
-    pd.testing.assert_frame_equal(rows, basic_rows, check_exact=False, rtol=1e-5)
+    rows = sweep_rows(tmp_path, "basic")  # resumes: every job is complete
+    pd.testing.assert_frame_equal(rows, basic_sweep[1], check_exact=False, rtol=1e-5)
+    # each job's folder holds what Hydra's own run_job leaves under the basic launcher
+    ours, theirs = tmp_path / "basic", basic_sweep[0]
+    jobs = sorted(p.name for p in ours.iterdir() if p.is_dir())
+    assert len(jobs) == 12 and jobs == sorted(p.name for p in theirs.iterdir() if p.is_dir())
+    for job in jobs:
+        assert hydra_files(ours / job, ours) == hydra_files(theirs / job, theirs), job
+        assert (ours / job / ".hydra" / "config.yaml").read_bytes() == (
+            theirs / job / ".hydra" / "config.yaml"
+        ).read_bytes()
+        assert {p.name for p in (ours / job).iterdir()} == {
+            p.name for p in (theirs / job).iterdir()
+        }
 
 
 @pytest.mark.parametrize(

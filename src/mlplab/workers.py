@@ -31,11 +31,18 @@ def can_fork() -> bool:
     return sys.platform == "linux"
 
 
-def map_forked(fn: Callable[[Any], Any], items: Sequence, workers: int) -> list:
+def map_forked(
+    fn: Callable[[Any], Any],
+    items: Sequence,
+    workers: int,
+    meanwhile: Callable[[], None] | None = None,
+) -> list:
     """``[fn(x) for x in items]``, spread over up to ``workers`` forked processes.
 
     An exception is returned in its item's place. Items whose worker died (killed,
     out of memory) run here afterwards. One worker, one item, or no fork: all here.
+    ``meanwhile`` runs here while the workers work (whatever this process does next
+    and can start early).
     """
     global _WORK
     results: dict[int, Any] = {}
@@ -54,6 +61,8 @@ def map_forked(fn: Callable[[Any], Any], items: Sequence, workers: int) -> list:
                 initargs=(os.getpid(),),
             ) as pool:
                 futures = {pool.submit(_call, i): i for i in range(len(items))}
+                if meanwhile is not None:
+                    meanwhile()
                 try:
                     for future in as_completed(futures):
                         try:
