@@ -166,6 +166,22 @@ def test_work_a_dead_worker_took_runs_in_this_process():
     assert map_forked(_square_or_die, [0, 1, 2, 3, 4], workers=1)[2] == 4
 
 
+def test_no_fork_while_another_thread_runs():
+    import threading
+
+    from mlplab.workers import map_forked
+
+    assert set(map_forked(lambda _: os.getpid(), range(4), workers=2)) != {os.getpid()}
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:  # a lock that thread held would stay held in a forked child: everything runs here
+        assert map_forked(lambda _: os.getpid(), range(4), workers=2) == [os.getpid()] * 4
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_a_bad_worker_count_is_refused(tmp_path):
     proc = run_cli("-m", "model.hidden=[4],[8]", "hydra.launcher.workers=0", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

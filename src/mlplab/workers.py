@@ -3,8 +3,9 @@
 A forked worker starts in milliseconds with everything this process has loaded
 (torch, the composed configs, the trained groups), so sending it work costs nothing
 but an index; only results are pickled back. Fork is used on Linux only (macOS and
-Windows spawn fresh interpreters, which would import torch again) and never by code
-that may hold a CUDA context: callers decide that and pass ``workers=1``.
+Windows spawn fresh interpreters, which would import torch again), never while other
+Python threads run, and never by code that may hold a CUDA context: callers decide
+that and pass ``workers=1``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import gc
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,7 +30,9 @@ def cores() -> int:
 
 
 def can_fork() -> bool:
-    return sys.platform == "linux"
+    """Fork on Linux, and only while this process runs no other Python thread (a thread
+    holding a lock at the fork, a Ray client's say, would leave it held in the child)."""
+    return sys.platform == "linux" and threading.active_count() == 1
 
 
 def map_forked(
