@@ -299,3 +299,25 @@ def test_compare_bad_input(two_sweeps, args, message):
     proc = compare(*args, cwd=two_sweeps)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_stops_the_sweep_with_one_line_and_it_resumes(tmp_path):
+    args = ["-m", "model.hidden=[4],[8],[16],[32]", "seed=0,1,2", "trainer.epochs=200",
+            "hydra.sweep.dir=sweep"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "sweep").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"mlplab: interrupted; the same command resumes the sweep in {tmp_path / 'sweep'}"
+    )
+    rerun = run_cli(*args, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert len(read(tmp_path, "results.csv")) == 12

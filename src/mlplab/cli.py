@@ -252,6 +252,11 @@ def run() -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray's launcher: no token in ~/.ray
     try:
         _hydra_main()
+    except KeyboardInterrupt:  # Ctrl-C: finished jobs are on disk; say how to go on
+        sweep_dir = SweepTables.sweep_dir()
+        where = f"; the same command resumes the sweep in {sweep_dir}" if sweep_dir else ""
+        print(f"mlplab: interrupted{where}", file=sys.stderr)
+        sys.exit(130)
     except Exception as exc:
         message = explain(exc)
         sweep_dir = SweepTables.sweep_dir()
