@@ -99,6 +99,10 @@ def sweep(summary: pd.DataFrame, metric: str, by: str | None, path: Path, title:
                 ax.annotate(str(block.at[i, "hidden"]), (x[i], mean[i] * scale), textcoords="offset points",
                             xytext=(4, 4), fontsize=8)  # fmt: skip
     ax.set_xscale("log")
+    sizes = sorted(x.dropna().unique())
+    if 0 < len(sizes) <= 8:  # few sizes: label each one, not the log scale's minor ticks
+        ax.set_xticks(sizes, [f"{v:.0f}" for v in sizes])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set(
         xlabel="parameters",
         ylabel=f"{metric} (%)" if scale == 100 else metric,
