@@ -80,7 +80,7 @@ def map_forked(
         finally:
             _WORK = None
             gc.unfreeze()
-    return [results[i] if i in results else _caught(fn, x) for i, x in enumerate(items)]
+    return [results[i] if i in results else caught(fn, x) for i, x in enumerate(items)]
 
 
 def _call(i: int):
@@ -88,9 +88,10 @@ def _call(i: int):
     return fn(items[i])
 
 
-def _caught(fn, x):
+def caught(fn, *args):
+    """``fn(*args)``, or the exception it raised."""
     try:
-        return fn(x)
+        return fn(*args)
     except Exception as exc:
         return exc
 

@@ -37,7 +37,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mlplab.workers import can_fork, cores, map_forked
+from mlplab.workers import can_fork, caught, cores, map_forked
 
 log = logging.getLogger(__name__)
 
@@ -321,13 +321,6 @@ def park(configs: list[DictConfig], group: Group, outcome) -> None:
         PRETRAINED[job_dir(configs[i])] = fitted
 
 
-def _caught(fn, *args):
-    try:
-        return fn(*args)
-    except Exception as exc:
-        return exc
-
-
 def _groups_on_ray(groups, options, sweep_dir):
     import ray
 
@@ -339,7 +332,7 @@ def _groups_on_ray(groups, options, sweep_dir):
     try:
         task = ray.remote(num_cpus=1)(train_group)
         futures = [task.remote(g) for g in groups]
-        return [_caught(ray.get, f) for f in futures]
+        return [caught(ray.get, f) for f in futures]
     finally:
         if started:
             ray.shutdown()
@@ -356,7 +349,7 @@ def _groups_on_submitit(groups, options, sweep_dir):
     )
     executor.update_parameters(**params)
     jobs = executor.map_array(train_group, groups)
-    return [_caught(j.result) for j in jobs]
+    return [caught(j.result) for j in jobs]
 
 
 RUN_GROUPS = {
