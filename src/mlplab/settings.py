@@ -126,15 +126,6 @@ class RunSettings:
     sweep: SweepSettings
 
 
-_FIELD_TYPES = {
-    cls: typing.get_type_hints(cls)
-    for cls in (
-        DatasetSettings, ModelSettings, OptimizerSettings, TrainerSettings, SweepSettings,
-        RunSettings,
-    )
-}  # fmt: skip
-
-
 def flat(obj) -> dict:
     """Settings (dataclass or plain nested dict) as flat ``section.key`` -> value."""
     tree = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
@@ -192,11 +183,14 @@ def from_config(cfg: DictConfig) -> RunSettings:
     return settings
 
 
+_field_types = functools.cache(typing.get_type_hints)  # a settings class's field types
+
+
 def _build(cls, node: DictConfig):
     """``cls`` filled from a typed config node, nested dataclasses included."""
     values = {}
     for f in dataclasses.fields(cls):
-        kind = _FIELD_TYPES[cls][f.name]
+        kind = _field_types(cls)[f.name]
         if dataclasses.is_dataclass(kind):
             values[f.name] = _build(kind, node[f.name])
         else:

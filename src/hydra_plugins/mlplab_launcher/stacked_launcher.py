@@ -12,9 +12,10 @@ This launcher
    (``groups_on``);
 3. runs every job through ``run_job`` (Hydra's own, less its redundant deep copies),
    as the basic launcher does (``.hydra/`` files, logging, callbacks, the job's
-   return), in contiguous chunks spread over the workers. A job trained in step 2 writes its folder from the stored
-   result instead of training again; jobs already completed are skipped, invalid ones
-   recorded as failed, and jobs that do not stack train with ``fit``.
+   return), in contiguous chunks spread over the workers. A job trained in step 2
+   writes its folder from the stored result instead of training again; jobs already
+   completed are skipped, invalid ones recorded as failed, and jobs that do not stack
+   train with ``fit``.
 
 Worker processes are forked, so they start in milliseconds with torch and the composed
 configs already loaded; only a group's settings or a chunk's job range goes to them
@@ -118,11 +119,12 @@ class StackedLauncher(Launcher):
         # 1. Train each stacked group as one task: here, in worker processes, or remotely.
         settings = [g.settings for g in groups]
         if self.groups_on == "local":
-            outcomes = map_forked(train_group_task, settings, workers)
+            from mlplab.stacked import train_group
+
+            outcomes = map_forked(train_group, settings, workers)  # workers inherit it: no pickling
         else:
-            outcomes = RUN_GROUPS[self.groups_on](
-                settings, self.options, job_dir(configs[0]).parent
-            )
+            sweep_dir = Path(str(self.config.hydra.sweep.dir))
+            outcomes = RUN_GROUPS[self.groups_on](settings, self.options, sweep_dir)
         for group, outcome in zip(groups, outcomes):
             park(configs, group, outcome)
         # 2. Run every job through Hydra's run_job, in contiguous chunks spread over the
@@ -245,12 +247,6 @@ class Group:
 def _before_the_tables() -> None:
     """Import matplotlib (~0.4 s) while the workers write: the sweep's figures come next."""
     import mlplab.plots  # noqa: F401
-
-
-def train_group_task(settings: list[Any]):
-    from mlplab.stacked import train_group
-
-    return train_group(settings)
 
 
 def worker_count(asked: Optional[int], configs: list[DictConfig]) -> int:  # noqa: UP045
