@@ -12,7 +12,7 @@ from conftest import make_settings
 from mlplab import diagnostics
 from mlplab.data import DATASETS
 from mlplab.job import prepare, run_job
-from mlplab.model import make_mlp
+from mlplab.model import ResidualBlock, make_mlp
 from mlplab.settings import DatasetSettings
 
 
@@ -299,7 +299,54 @@ def test_distinct_rows_counts_like_a_set_of_row_bytes(units):
     expected = len({row.tobytes() for row in bits})
     assert diagnostics.distinct_rows(bits) == expected
     assert diagnostics.distinct_rows(bits[:1]) == 1 and diagnostics.distinct_rows(bits[:0]) == 0
+    runs = np.repeat(bits[:300], np.random.default_rng(1).integers(1, 9, 300), axis=0)
+    assert diagnostics.distinct_rows(runs) == len({row.tobytes() for row in runs})
     if units > 1:  # rows that differ only in their last unit are told apart
         twin = np.zeros((2, units), bool)
         twin[1, -1] = True
         assert diagnostics.distinct_rows(twin) == 2
+
+
+def patterns_by_hand(net: torch.nn.Module, points: torch.Tensor) -> torch.Tensor:
+    """The sign of every ReLU-family unit's input, from a forward pass with no shortcut."""
+    signs = []
+
+    def walk(module, x):
+        if isinstance(module, diagnostics.PIECEWISE_LINEAR_UNITS):
+            signs.append(x.reshape(len(points), -1) > 0)
+        if isinstance(module, torch.nn.Sequential):
+            for child in module:
+                x = walk(child, x)
+            return x
+        if isinstance(module, ResidualBlock):
+            return x + walk(module.fc, module.norm(x))
+        return module(x)
+
+    with torch.no_grad():
+        net.eval()
+        walk(net, points)
+    return torch.cat(signs, dim=1)
+
+
+@pytest.mark.parametrize(
+    "hidden, options",
+    [([5], {}), ([8, 3], {"activation": "leaky_relu"}), ([4, 6, 2], {"dropout": 0.3}),
+     ([6, 6], {"norm": "batch"}), ([5, 5, 5], {"residual": True})],
+)  # fmt: skip
+def test_activation_patterns_stop_early_yet_see_every_unit(hidden, options):
+    net = make_mlp(2, hidden, 3, init="torch_default", generator=torch.Generator().manual_seed(1),
+                   **options)  # fmt: skip
+    points = torch.randn(500, 2, generator=torch.Generator().manual_seed(2))
+    patterns = diagnostics.activation_patterns(net, points)
+    assert len(patterns) == 500 and patterns.shape[1] >= sum(hidden)  # residual: 4x wider inside
+    assert torch.equal(patterns, patterns_by_hand(net, points))
+
+
+def test_activation_patterns_of_a_unit_used_twice_record_both_calls():
+    relu = torch.nn.ReLU()
+    net = torch.nn.Sequential(torch.nn.Linear(2, 4), relu, torch.nn.Linear(4, 3), relu,
+                              torch.nn.Linear(3, 1))  # fmt: skip
+    points = torch.randn(100, 2, generator=torch.Generator().manual_seed(0))
+    patterns = diagnostics.activation_patterns(net, points)
+    assert torch.equal(patterns, patterns_by_hand(net, points))
+    assert patterns.shape == (100, 7)

@@ -196,21 +196,36 @@ def activation_patterns(model: nn.Module, points: torch.Tensor) -> torch.Tensor 
     if piecewise_linear(model) is not None:
         return None
     signs: list[torch.Tensor] = []
+    units = [m for m in model.modules() if isinstance(m, PIECEWISE_LINEAR_UNITS)]
+    # make_mlp's networks call each of their modules once per forward: unless one unit
+    # instance sits in several places, the forward stops as soon as every unit has
+    # recorded its signs (the last activation and the output layer need not run).
+    once = len(units) == sum(
+        isinstance(m, PIECEWISE_LINEAR_UNITS)
+        for _, m in model.named_modules(remove_duplicate=False)
+    )
 
     def record(module, inputs):
         signs.append(inputs[0].reshape(len(points), -1) > 0)
+        if once and len(signs) == len(units):
+            raise _SeenEveryUnit
 
-    units = [m for m in model.modules() if isinstance(m, PIECEWISE_LINEAR_UNITS)]
     handles = [m.register_forward_pre_hook(record) for m in units]
     try:
         with _eval_mode(model), torch.no_grad():
             model(points)
+    except _SeenEveryUnit:
+        pass
     finally:
         for handle in handles:
             handle.remove()
     if not signs:
         return torch.zeros(len(points), 0, dtype=torch.bool, device=points.device)
     return torch.cat(signs, dim=1)
+
+
+class _SeenEveryUnit(Exception):
+    """Stops activation_patterns' forward pass once the last unit has recorded its signs."""
 
 
 def linear_regions(model: nn.Module, points: torch.Tensor) -> int | None:
@@ -243,9 +258,13 @@ def distinct_rows(bits: np.ndarray) -> int:
     padded = np.zeros((len(rows), words * 8), np.uint8)
     padded[:, : rows.shape[1]] = rows
     keys = padded.view(np.uint64)
+    # Neighbouring grid points mostly share a pattern: only the first row of each run
+    # of equal rows can be new, and sorting those few is ~10x faster than sorting all.
     if words == 1:
-        ordered = np.sort(keys[:, 0])
+        keys = keys[:, 0]
+        ordered = np.sort(keys[np.r_[True, keys[1:] != keys[:-1]]])
         return 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
+    keys = keys[np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)]]
     ordered = keys[np.lexsort(keys.T[::-1])]
     return 1 + int(np.count_nonzero((ordered[1:] != ordered[:-1]).any(axis=1)))
 
