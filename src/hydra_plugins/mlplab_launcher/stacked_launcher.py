@@ -39,10 +39,10 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf._utils import OmegaConfDumper, get_omega_conf_dumper
 
-from mlplab.workers import can_fork, caught, cores, map_forked
+from mlplab.workers import Claims, WorkerDied, can_fork, caught, cores, fork_each
 
 log = logging.getLogger(__name__)
 
@@ -120,35 +120,128 @@ class StackedLauncher(Launcher):
             f"Launching {len(configs)} jobs, {sum(len(g.jobs) for g in groups)} of them trained in "
             f"{len(groups)} stacked groups ({self.groups_on}), in {workers} process{'es' if workers > 1 else ''}"
         )
-        # 1. Train each stacked group as one task: here, in worker processes, or remotely.
+        if self.groups_on == "local" and workers > 1 and can_fork():
+            runs = self.train_and_run_forked(configs, groups, workers)
+        else:
+            runs = self.train_then_run(configs, groups)
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return runs
+
+    def train_then_run(self, configs: list[DictConfig], groups: list["Group"]) -> list[JobReturn]:
+        """In this process: train every group (or on Ray, or as submitit jobs), then run
+        every job through run_job in order: a trained job writes its folder from its
+        group's result, any other job trains with ``fit``."""
+        from mlplab.job import PRETRAINED
+
         settings = [g.settings for g in groups]
         if self.groups_on == "local":
             from mlplab.stacked import train_group
 
-            outcomes = map_forked(train_group, settings, workers)  # workers inherit it: no pickling
+            outcomes = [caught(train_group, s) for s in settings]
         else:
             sweep_dir = Path(str(self.config.hydra.sweep.dir))
             outcomes = RUN_GROUPS[self.groups_on](settings, self.options, sweep_dir)
         for group, outcome in zip(groups, outcomes):
             park(configs, group, outcome)
-        # 2. Run every job through Hydra's run_job, in contiguous chunks spread over the
-        # workers: a job trained in step 1 writes its folder, any other job trains with fit.
-        from mlplab.job import PRETRAINED
-
-        size = max(1, -(-len(configs) // (4 * workers)))
-        chunks = [range(i, min(i + size, len(configs))) for i in range(0, len(configs), size)]
         try:
-            done = map_forked(
-                lambda jobs: self.run_jobs(configs, jobs), chunks, workers, _before_the_tables
-            )
+            return self.run_jobs(configs, range(len(configs)))
         finally:
             PRETRAINED.clear()  # anything left belonged to jobs that did not run here
-        for chunk in done:
-            if isinstance(chunk, BaseException):  # run_job returns a job's own failure
-                raise chunk
-        runs = [r for chunk in done for r in chunk]
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        return runs
+
+    def train_and_run_forked(
+        self, configs: list[DictConfig], groups: list["Group"], workers: int
+    ) -> list[JobReturn]:
+        """The same work over forked workers, each taking what no other has taken yet.
+
+        A worker trains a group (the biggest first), then runs the jobs that stack
+        with nothing (``fit``), then writes job folders: its own group's first, then
+        those of groups other workers trained (their results reach it through a
+        pickle), so that no worker waits for all training to end, and none idles while
+        folders are left. Work a dead worker took runs here afterwards.
+        """
+        import pickle
+        import shutil
+        import tempfile
+        import time
+
+        from mlplab.job import PRETRAINED
+        from mlplab.stacked import train_group
+
+        grouped = {i for g in groups for i in g.jobs}
+        alone = [i for i in range(len(configs)) if i not in grouped]
+        n = len(groups)
+        # counters: 0 next group to train, 1 next job alone; 2+g group g's state
+        # (0 training, 1 trained, 2 failed, 3 lost with its worker); 2+n+g next job of
+        # group g to write; 2+2n+g 1 + the rank of the worker training group g
+        claims = Claims(2 + 3 * n)
+        trainer = 2 + 2 * n
+        folder = Path(tempfile.mkdtemp(prefix="mlplab-groups-"))  # the groups' results
+
+        def fitted(g: int, mine: dict) -> list:
+            if g not in mine:
+                mine[g] = pickle.loads((folder / f"{g}.pkl").read_bytes())
+            return mine[g]
+
+        def work(rank: int) -> dict[int, tuple[JobReturn, str]]:
+            runs: dict[int, tuple[JobReturn, str]] = {}
+            mine: dict[int, list] = {}  # the groups' results this worker holds
+            while (g := claims.take(0, n, owner=trainer, stamp=rank + 1)) is not None:
+                outcome = caught(train_group, groups[g].settings)
+                if isinstance(outcome, BaseException):
+                    park(configs, groups[g], outcome)  # says so; the jobs train with fit
+                    claims.put(2 + g, 2)
+                    continue
+                (folder / f"{g}.pkl").write_bytes(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
+                mine[g] = outcome
+                claims.put(2 + g, 1)
+            while (k := claims.take(1, len(alone))) is not None:
+                runs[alone[k]] = pack(self.run_jobs(configs, [alone[k]])[0])
+            while True:
+                order = [*mine, *(g for g in range(n) if g not in mine)]
+                state = [claims.get(2 + g) for g in range(n)]
+                for g in order:
+                    if (
+                        state[g] in (0, 3)
+                        or (k := claims.take(2 + n + g, len(groups[g].jobs))) is None
+                    ):
+                        continue  # training, lost (left for this process), or all taken
+                    i = groups[g].jobs[k]
+                    if state[g] == 1:
+                        PRETRAINED[job_dir(configs[i])] = fitted(g, mine)[k]
+                    runs[i] = pack(self.run_jobs(configs, [i])[0])
+                    break
+                else:  # nothing to take now: done, or wait for a group still training
+                    if 0 not in state:
+                        return runs
+                    time.sleep(0.002)
+
+        def lost(rank: int) -> None:  # a worker died: nobody waits for what it was training
+            for g in range(n):
+                if claims.get(trainer + g) == rank + 1 and claims.get(2 + g) == 0:
+                    claims.put(2 + g, 3)
+
+        runs: dict[int, JobReturn] = {}
+        try:
+            for outcome in fork_each(work, workers, _before_the_tables, on_death=lost):
+                if isinstance(outcome, WorkerDied):
+                    log.warning(f"a worker process died ({outcome}); running its work here")
+                elif isinstance(outcome, BaseException):
+                    raise outcome  # run_job returns a job's own failure: this is ours
+                else:
+                    runs.update((i, unpack(configs[i], *packed)) for i, packed in outcome.items())
+            left = [i for i in range(len(configs)) if i not in runs]
+            for group in groups:  # whose jobs a dead worker took: results on file, or again
+                if any(i in left for i in group.jobs):
+                    pickled = folder / f"{groups.index(group)}.pkl"
+                    if pickled.is_file():
+                        park(configs, group, pickle.loads(pickled.read_bytes()))
+                    else:
+                        park(configs, group, caught(train_group, group.settings))
+            runs.update(zip(left, self.run_jobs(configs, left)))
+        finally:
+            PRETRAINED.clear()
+            shutil.rmtree(folder, ignore_errors=True)
+        return [runs[i] for i in range(len(configs))]
 
     def run_jobs(self, configs: list[DictConfig], jobs: range) -> list[JobReturn]:
         """Run these jobs one after another with run_job, as the basic launcher does."""
@@ -184,7 +277,6 @@ def run_job(
     from hydra import version
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import JobRuntime, JobStatus, _flush_loggers, env_override
-    from omegaconf import read_write
     from omegaconf.nodes import AnyNode
 
     callbacks = hydra_context.callbacks
@@ -239,6 +331,26 @@ def run_job(
         HydraConfig.instance().cfg = orig_hydra_cfg
         if _chdir:
             os.chdir(old_cwd)
+
+
+def pack(ret: JobReturn) -> tuple[JobReturn, str]:
+    """A worker's JobReturn to send back, less its Hydra config, and the job's folder.
+
+    The Hydra config would pickle the whole job config a second time (its node's parent
+    is the job config); :func:`unpack` rebuilds the same view from the launching
+    process's own copy of that config.
+    """
+    output_dir = ret.hydra_cfg.hydra.runtime.output_dir
+    ret.hydra_cfg = None
+    return ret, output_dir
+
+
+def unpack(config: DictConfig, ret: JobReturn, output_dir: str) -> JobReturn:
+    """The JobReturn :func:`pack` sent, whole again: ``config`` as run_job left it, viewed."""
+    with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+        config.hydra.runtime.output_dir = output_dir
+    ret.hydra_cfg = hydra_view(config)
+    return ret
 
 
 def hydra_view(config: DictConfig) -> DictConfig:
