@@ -233,3 +233,34 @@ def test_the_quick_exit_keeps_the_exit_code_the_output_and_the_atexit_handlers(t
         assert (proc.returncode, proc.stdout, proc.stderr) == (rc, "table atexit ran\n", err)
         assert "written before the exit" in (tmp_path / "job.log").read_text()
         (tmp_path / "job.log").unlink()
+
+
+@pytest.mark.parametrize("library", ["turns it into an ImportError", "swallows it"])
+def test_a_ctrl_c_a_library_mishandles_still_ends_the_sweep_as_interrupted(
+    monkeypatch, capsys, library
+):
+    """A Ctrl-C inside numpy's import (under torch's) comes out as an ImportError."""
+    import os
+    import signal
+    import time
+
+    import mlplab.cli
+    from mlplab import workers
+
+    def hydra_main():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            if library == "turns it into an ImportError":
+                raise ImportError("cannot load module more than once per process") from None
+
+    monkeypatch.setattr(mlplab.cli, "_hydra_main", hydra_main)
+    monkeypatch.setattr(workers, "_interrupted", False)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            mlplab.cli._run()
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err.startswith("mlplab: interrupted")

@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sys
 import threading
 import traceback
@@ -27,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import settings
 from .settings import ConfigError
+from .workers import AHEAD, Ahead, catch_ctrl_c, interrupted
 
 CONFIG_PATH = "pkg://mlplab.configs"
 STOP_FILE = ".mlplab-stop"  # left in a sweep folder by the first failure under fail_fast
@@ -250,14 +252,34 @@ def run() -> None:
     # (a bug, not a typo) then shows its whole traceback.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray's launcher: no token in ~/.ray
+    if {"-m", "--multirun"} & set(sys.argv[1:]):
+        # matplotlib (~0.4 s) is imported in a process of its own while this one starts
+        # the sweep and imports torch; the sweep's figures are drawn there at the end
+        AHEAD["mlplab.plots"] = Ahead("mlplab.plots")
+    try:
+        _run()
+    finally:
+        while AHEAD:
+            AHEAD.popitem()[1].close()
+
+
+def _interrupted() -> None:
+    """Ctrl-C: finished jobs are on disk; say how to go on."""
+    sweep_dir = SweepTables.sweep_dir()
+    where = f"; the same command resumes the sweep in {sweep_dir}" if sweep_dir else ""
+    print(f"mlplab: interrupted{where}", file=sys.stderr)
+    sys.exit(130)
+
+
+def _run() -> None:
+    catch_ctrl_c()
     try:
         _hydra_main()
-    except KeyboardInterrupt:  # Ctrl-C: finished jobs are on disk; say how to go on
-        sweep_dir = SweepTables.sweep_dir()
-        where = f"; the same command resumes the sweep in {sweep_dir}" if sweep_dir else ""
-        print(f"mlplab: interrupted{where}", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt:
+        _interrupted()
     except Exception as exc:
+        if interrupted():  # a Ctrl-C that a library turned into an error (an import's)
+            _interrupted()
         message = explain(exc)
         sweep_dir = SweepTables.sweep_dir()
         if sweep_dir is not None and sweep_dir.is_dir():  # the jobs on disk still get their tables
@@ -265,6 +287,8 @@ def run() -> None:
         if message is None:
             raise
         _fail(message)
+    if interrupted():  # a Ctrl-C that a library swallowed
+        _interrupted()
     sweep_dir = SweepTables.sweep_dir()
     if sweep_dir is not None:
         sweep = SweepTables.config.get("sweep", {})
@@ -276,8 +300,11 @@ def run() -> None:
 def main() -> None:
     """The ``mlplab-run`` console script: :func:`run`, then a quick exit."""
     try:
-        run()
-        code = 0
+        try:
+            run()
+            code = 0
+        except KeyboardInterrupt:  # a Ctrl-C while the sweep's tables were being written
+            _interrupted()
     except SystemExit as exc:
         code = exc.code
     _exit_now(code)
@@ -291,6 +318,7 @@ def _exit_now(code) -> None:
     shuts down); only the module teardown is skipped. With other threads alive, a
     normal exit lets them finish.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a Ctrl-C now changes nothing
     if code is None:
         code = 0
     elif not isinstance(code, int):

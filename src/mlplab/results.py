@@ -295,31 +295,42 @@ def write_sweep_tables(
             f"mlplab: warning: metric {metric!r} is not in results.csv; choose one of: {', '.join(choices)}.",
             file=sys.stderr,
         )
-    from . import plots
-    from .workers import cores, map_forked
-
-    figures = []  # drawn side by side, one per core: each takes a few tenths of a second
+    figures = []  # (plots function, args, keyword args): drawn side by side, one per core
     plottable = {f"{metric}_mean", "params_mean"} <= set(summary.columns)
     if plottable and summary[f"{metric}_mean"].notna().any():
-        figures.append(
-            lambda: plots.sweep(summary, metric, by, sweep_dir / "sweep.png", title=sweep_dir.name)
-        )
+        figures.append(("sweep", (summary, metric, by, sweep_dir / "sweep.png"),
+                        {"title": sweep_dir.name}))  # fmt: skip
     runs = [sweep_dir / d for d in results.loc[results["status"] == "completed", "run_dir"]]
     # every run's loss curve on one figure, and (where recorded) the layer profile at init
     if runs and (results["epochs_run"] > 0).any():
         curve_metric = "val_loss" if results["val_loss"].notna().any() else "train_loss"
-        figures.append(
-            lambda: plots.sweep_curves(
-                runs, by, sweep_dir / "curves.png", metric=curve_metric, title=sweep_dir.name
-            )
-        )
+        figures.append(("sweep_curves", (runs, by, sweep_dir / "curves.png"),
+                        {"metric": curve_metric, "title": sweep_dir.name}))  # fmt: skip
     if runs and all((run / "layers.csv").is_file() for run in runs):
-        figures.append(
-            lambda: plots.layer_profile(runs, by, sweep_dir / "layers.png", title=sweep_dir.name)
-        )
-    for outcome in map_forked(lambda draw: draw(), figures, cores()):
+        figures.append(("layer_profile", (runs, by, sweep_dir / "layers.png"),
+                        {"title": sweep_dir.name}))  # fmt: skip
+    from .workers import AHEAD, WorkerDied
+
+    # where a process started with the sweep has imported matplotlib already, it draws
+    drawer = AHEAD.pop("mlplab.plots", None)
+    try:
+        outcomes = drawer.call(draw, figures) if drawer is not None else draw(figures)
+    except WorkerDied:  # that process was killed: draw them here
+        outcomes = draw(figures)
+    for outcome in outcomes:
         if isinstance(outcome, ConfigError):  # e.g. a plot_by column these runs do not have
             print(f"mlplab: warning: sweep figure skipped: {outcome}", file=sys.stderr)
         elif isinstance(outcome, BaseException):
             raise outcome
     return results, summary
+
+
+def draw(figures: list[tuple[str, tuple, dict]]) -> list:
+    """Draw each (``plots`` function name, args, keyword args) figure, one process per core.
+
+    Returns each figure's outcome: None, or the exception that stopped it.
+    """
+    from . import plots
+    from .workers import cores, map_forked
+
+    return map_forked(lambda f: getattr(plots, f[0])(*f[1], **f[2]), figures, cores())

@@ -35,6 +35,31 @@ def can_fork() -> bool:
     return sys.platform == "linux" and threading.active_count() == 1
 
 
+_interrupted = False  # set by on_ctrl_c: some libraries turn a KeyboardInterrupt into another error
+
+
+def catch_ctrl_c() -> None:
+    """Remember every Ctrl-C (SIGINT) this process gets, then raise KeyboardInterrupt as usual.
+
+    A Ctrl-C that lands inside an import (numpy's, under torch's) can come out as an
+    ImportError, or be swallowed by a library that catches too much; :func:`interrupted`
+    still knows. Only replaces Python's default handler.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_ctrl_c)
+
+
+def _on_ctrl_c(signum, frame) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def interrupted() -> bool:
+    """Has this process had a Ctrl-C (since :func:`catch_ctrl_c`)?"""
+    return _interrupted
+
+
 class WorkerDied(RuntimeError):
     """What :func:`fork_each` gives for a worker that ended without a result (killed, OOM)."""
 
@@ -128,6 +153,8 @@ def fork_each(
                         results[rank] = WorkerDied(f"worker {pid} ended with {code}, no result")
                         if on_death is not None:
                             on_death(rank)
+        if _interrupted:  # the workers ended on the Ctrl-C: do not redo their work here
+            raise KeyboardInterrupt
         return results
     finally:
         for read, (_, pid) in children.items():  # an interrupt (or a bug) here: end them
@@ -161,6 +188,121 @@ def _work_and_exit(fn: Callable[[int], Any], rank: int, write: int, parent: int)
             sys.stderr.flush()
         finally:
             os._exit(code)  # no atexit handlers, no second flush of the parent's buffers
+
+
+# Processes started ahead of need (see Ahead), by the module they import: whoever
+# needs that module later takes one from here, or does the work itself.
+AHEAD: dict[str, Ahead] = {}
+
+
+class Ahead:
+    """A process forked now, that imports ``module`` while this one goes on, to run one call.
+
+    Made while this process is still small and single-threaded (at the start of a
+    sweep), it imports a slow module on a core that would otherwise wait (matplotlib,
+    while the sweep imports torch), and later runs :meth:`call` with it loaded, so that
+    this process never needs the module itself. Without fork it does nothing and
+    :meth:`call` runs here. It ends with this process, or at :meth:`close`.
+    """
+
+    def __init__(self, module: str) -> None:
+        self.module, self.pid = module, None
+        if not can_fork():
+            return
+        parent = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        calls, to_it = os.pipe()
+        from_it, results = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(to_it)
+            os.close(from_it)
+            _serve_and_exit(module, calls, results, parent)
+        os.close(calls)
+        os.close(results)
+        self.pid, self.to_it, self.from_it = pid, to_it, from_it
+
+    def call(self, fn: Callable, *args) -> Any:
+        """``fn(*args)`` in that process (here without it), its result or its exception raised.
+
+        ``fn`` and ``args`` are pickled across: a module-level function, plain data.
+        One call per process; a second runs here.
+        """
+        if self.pid is None:
+            return fn(*args)
+        pid, self.pid = self.pid, None
+        data = pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL)
+        try:
+            try:
+                os.write(self.to_it, len(data).to_bytes(8, "little"))
+                with os.fdopen(self.to_it, "wb", closefd=False) as pipe:
+                    pipe.write(data)
+            except OSError:  # it has ended (BrokenPipeError)
+                received = b""
+            else:
+                with os.fdopen(self.from_it, "rb", closefd=False) as pipe:
+                    received = pipe.read()
+            os.waitpid(pid, 0)
+        finally:
+            os.close(self.to_it)
+            os.close(self.from_it)
+        try:
+            (result,) = pickle.loads(received)
+        except Exception:
+            message = f"the process that imported {self.module} ended with no result"
+            raise WorkerDied(message) from None
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def close(self) -> None:
+        """End the process unused (``call`` ends it otherwise)."""
+        if self.pid is not None:
+            pid, self.pid = self.pid, None
+            os.close(self.to_it)
+            os.close(self.from_it)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _serve_and_exit(module: str, calls: int, results: int, parent: int) -> None:
+    code = 0
+    try:
+        _die_with(parent)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's to handle
+        import importlib
+
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass  # the call imports it again, and reports why it cannot
+        with os.fdopen(calls, "rb") as pipe:
+            size = int.from_bytes(pipe.read(8) or b"\0", "little")
+            data = pipe.read(size) if size else b""
+        if not data:
+            os._exit(0)  # the parent ended without a call
+        try:
+            fn, args = pickle.loads(data)
+            result: Any = fn(*args)
+        except KeyboardInterrupt:
+            os._exit(130)
+        except BaseException as exc:
+            result = exc
+        try:
+            out = pickle.dumps((result,), pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            out = pickle.dumps((RuntimeError(f"{type(result).__name__}: {result} ({exc})"),))
+        with os.fdopen(results, "wb") as pipe:
+            pipe.write(out)
+    except BaseException:
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def map_forked(

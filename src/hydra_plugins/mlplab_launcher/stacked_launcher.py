@@ -432,8 +432,14 @@ class Group:
 
 
 def _before_the_tables() -> None:
-    """Import matplotlib (~0.4 s) while the workers write: the sweep's figures come next."""
-    import mlplab.plots  # noqa: F401
+    """Import matplotlib (~0.4 s) while the workers write: the sweep's figures come next.
+
+    Unless a process started with the sweep has imported it (mlplab.workers.Ahead).
+    """
+    from mlplab.workers import AHEAD
+
+    if "mlplab.plots" not in AHEAD:
+        import mlplab.plots  # noqa: F401
 
 
 def worker_count(asked: Optional[int], configs: list[DictConfig]) -> int:  # noqa: UP045
