@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import settings
 from .settings import ConfigError
-from .workers import AHEAD, Ahead, catch_ctrl_c, interrupted
+from .workers import AHEAD, Ahead, WorkerDied, catch_ctrl_c, interrupted
 
 CONFIG_PATH = "pkg://mlplab.configs"
 STOP_FILE = ".mlplab-stop"  # left in a sweep folder by the first failure under fail_fast
@@ -283,7 +283,7 @@ def _run() -> None:
         message = explain(exc)
         sweep_dir = SweepTables.sweep_dir()
         if sweep_dir is not None and sweep_dir.is_dir():  # the jobs on disk still get their tables
-            finish_sweep(sweep_dir)
+            _finish(sweep_dir)
         if message is None:
             raise
         _fail(message)
@@ -292,7 +292,7 @@ def _run() -> None:
     sweep_dir = SweepTables.sweep_dir()
     if sweep_dir is not None:
         sweep = SweepTables.config.get("sweep", {})
-        code = finish_sweep(sweep_dir, sweep.get("metric", "auto"), sweep.get("plot_by", "depth"))
+        code = _finish(sweep_dir, sweep.get("metric", "auto"), sweep.get("plot_by", "depth"))
         (sweep_dir / STOP_FILE).unlink(missing_ok=True)  # the next attempt starts clean
         sys.exit(code)
 
@@ -332,11 +332,37 @@ def _exit_now(code) -> None:
     os._exit(code)
 
 
-def finish_sweep(sweep_dir: Path, metric: str = "auto", by: str = "depth") -> int:
-    """Write the sweep's tables, print its summary and failures; return the exit code."""
+def _finish(sweep_dir: Path, metric: str = "auto", by: str = "depth") -> int:
+    """:func:`finish_sweep`, in the process started with the sweep where there is one.
+
+    That process has imported pandas and matplotlib while this one ran the sweep, so
+    this one never does (~0.6 s); it prints to the same terminal.
+    """
+    trials = _optuna_trials()
+    ahead = AHEAD.pop("mlplab.plots", None)
+    if ahead is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            return ahead.call(finish_sweep, sweep_dir, metric, by, trials)
+        except WorkerDied:  # it was killed: do it here
+            pass
+    return finish_sweep(sweep_dir, metric, by, trials)
+
+
+def finish_sweep(
+    sweep_dir: Path,
+    metric: str = "auto",
+    by: str = "depth",
+    trials: list[tuple[int, set[str]]] | None = None,
+) -> int:
+    """Write the sweep's tables, print its summary and failures; return the exit code.
+
+    ``trials``: an Optuna study's trials (see ``results.write_sweep_tables``).
+    """
     from .results import write_sweep_tables
 
-    results, summary = write_sweep_tables(sweep_dir, metric, by, trials=_optuna_trials())
+    results, summary = write_sweep_tables(sweep_dir, metric, by, trials=trials)
     if results.empty:
         print(f"no jobs found under {sweep_dir}", file=sys.stderr)
         return 1

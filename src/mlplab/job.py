@@ -8,7 +8,6 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -17,13 +16,14 @@ from .data import Dataset, load
 from .model import count_params, resolve_init
 from .results import (
     CHECKPOINT_FILE,
+    HISTORY_COLUMNS,
     HISTORY_FILE,
     RESULT_FILE,
     atomic_write,
     history_frame,
     summarize,
-    write_csv,
     write_json,
+    write_rows,
 )
 from .settings import RunSettings, flat
 from .train import FitResult, build_model, evaluate, fit, resolve_device
@@ -114,12 +114,10 @@ def _outcome(fitted: FitResult, model, data: Dataset, loss: str) -> dict:
 def _write_artifacts(
     run_dir: Path, s: RunSettings, fitted: FitResult, model, data: Dataset, figures: bool
 ) -> None:
-    history = history_frame(fitted.history)
-    if (
-        not s.trainer.timing
-    ):  # wall-clock time differs run to run; without it the file is repeatable
-        history["seconds"] = None
-    write_csv(run_dir / HISTORY_FILE, history)
+    history = fitted.history
+    if not s.trainer.timing:  # wall-clock time differs run to run; without it the file repeats
+        history = [{**row, "seconds": None} for row in history]
+    write_rows(run_dir / HISTORY_FILE, history, HISTORY_COLUMNS)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(state, str(tmp)))
     if not figures:
@@ -127,7 +125,7 @@ def _write_artifacts(
     from . import plots  # matplotlib costs ~0.4 s to import: only when drawing
 
     title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
-    plots.curves(history, run_dir / "curves.png", title)
+    plots.curves(history_frame(history), run_dir / "curves.png", title)
     if data.in_dim == 2 and data.task != "regression" and fitted.status == "completed":
         plots.boundary(
             _predictor(model, data),
@@ -251,8 +249,7 @@ def _write_inside(
     figures: bool,
 ) -> None:
     """layers.csv, and the figures that fit this run (plots.why_not decides which)."""
-    columns = list(diagnostics.LAYER_COLUMNS)
-    write_csv(run_dir / LAYERS_FILE, pd.DataFrame(inside["layers"], columns=columns))
+    write_rows(run_dir / LAYERS_FILE, inside["layers"], diagnostics.LAYER_COLUMNS)
     if not figures:
         return
     from . import plots

@@ -2,22 +2,27 @@
 
 A run folder is complete when its ``result.json`` exists: it is written last, after
 every other file, so a killed run leaves no result and is run again on resume.
-This module imports no torch: ``mlplab-aggregate`` and ``mlplab-compare`` start fast.
+This module imports no torch: ``mlplab-aggregate`` and ``mlplab-compare`` start fast;
+and pandas only where it builds tables: a sweep's job folders are written without it.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .settings import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
@@ -48,6 +53,39 @@ def write_text(path: Path, text: str) -> None:
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def write_rows(path: Path, rows: Iterable[dict], columns: Sequence[str]) -> None:
+    """``pd.DataFrame(rows, columns=columns).to_csv(path, index=False)``, byte for byte.
+
+    Without pandas where every column holds Python ints, floats, bools or strings
+    (None and NaN empty), typed as pandas types them: ints with a gap become floats,
+    floats are written by ``repr``. Any other column goes through pandas itself.
+    """
+    rows = list(rows)
+    cells = [_csv_cells([row.get(c) for row in rows]) for c in columns]
+    if any(column is None for column in cells):
+        import pandas as pd
+
+        return write_csv(path, pd.DataFrame(rows, columns=list(columns)))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*cells))
+    write_text(path, out.getvalue())
+
+
+def _csv_cells(values: list) -> list[str] | None:
+    """One column's cells as ``DataFrame.to_csv`` writes them, or None if unsure."""
+    missing = [v is None or (type(v) is float and v != v) for v in values]
+    kinds = {type(v) for v, gap in zip(values, missing) if not gap}
+    if kinds == {int} and not any(missing):
+        return [str(v) for v in values]
+    if kinds and kinds <= {int, float}:  # float64; a gap turns an int column to floats
+        return ["" if gap else repr(float(v)) for v, gap in zip(values, missing)]
+    if len(kinds) <= 1 and kinds <= {bool, str}:
+        return ["" if gap else str(v) for v, gap in zip(values, missing)]
+    return None
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -113,6 +151,8 @@ def is_complete(run_dir: Path) -> bool:
 
 
 def history_frame(history: Iterable[dict]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(list(history), columns=list(HISTORY_COLUMNS))
 
 
@@ -206,6 +246,8 @@ def is_knob(column: str) -> bool:
 
 def collect(sweep_dir: Path) -> pd.DataFrame:
     """Scan a sweep folder's job folders (any launcher, any depth) into one results table."""
+    import pandas as pd
+
     sweep_dir = Path(sweep_dir)
     marked = [p.parent.parent for p in sweep_dir.glob("**/.hydra/config.yaml")]
     marked += [p.parent for p in sweep_dir.glob(f"**/{RESULT_FILE}")]
@@ -244,6 +286,8 @@ def default_metric(frame: pd.DataFrame) -> str:
 
 def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
     """Group completed rows over seeds: mean, std and n of every numeric outcome."""
+    import pandas as pd
+
     keys = [c for c in results.columns if is_knob(c) and c != "seed"]
     outcomes = [
         c for c in results.columns

@@ -178,6 +178,8 @@ def _work_and_exit(fn: Callable[[int], Any], rank: int, write: int, parent: int)
             data = pickle.dumps((result,), pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an exception that does not pickle: its message does
             data = pickle.dumps((RuntimeError(f"{type(result).__name__}: {result} ({exc})"),))
+        sys.stdout.flush()  # what it printed is out before the parent hears it is done
+        sys.stderr.flush()
         with os.fdopen(write, "wb") as pipe:
             pipe.write(data)
     except BaseException:
@@ -293,6 +295,8 @@ def _serve_and_exit(module: str, calls: int, results: int, parent: int) -> None:
             out = pickle.dumps((result,), pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             out = pickle.dumps((RuntimeError(f"{type(result).__name__}: {result} ({exc})"),))
+        sys.stdout.flush()  # what it printed is out before the parent goes on
+        sys.stderr.flush()
         with os.fdopen(results, "wb") as pipe:
             pipe.write(out)
     except BaseException:
