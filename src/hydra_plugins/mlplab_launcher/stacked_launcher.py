@@ -10,17 +10,19 @@ This launcher
    two or more with one ``fit_many`` call, as one task: in worker processes forked
    from this one (``workers``, default one per core), on Ray, or as submitit jobs
    (``groups_on``);
-3. runs every job through ``run_job`` (Hydra's own, less its redundant deep copies),
-   as the basic launcher does (``.hydra/`` files, logging, callbacks, the job's
-   return), in contiguous chunks spread over the workers. A job trained in step 2
-   writes its folder from the stored result instead of training again; jobs already
-   completed are skipped, invalid ones recorded as failed, and jobs that do not stack
-   train with ``fit``.
+3. runs every job through ``run_job`` (Hydra's own, less its redundant work), as the
+   basic launcher does (``.hydra/`` files, logging, callbacks, the job's return). A
+   job trained in step 2 writes its folder from the stored result instead of training
+   again; jobs already completed are skipped, invalid ones recorded as failed, and
+   jobs that do not stack train with ``fit``.
 
-Worker processes are forked, so they start in milliseconds with torch and the composed
-configs already loaded; only a group's settings or a chunk's job range goes to them
-and only results come back. Forking is used on Linux only, never when a job may use
-CUDA, and not under ``sweep.fail_fast`` (which runs the jobs in order, in one process).
+With workers (:meth:`StackedLauncher.train_and_run_forked`), each worker trains a
+group and then writes job folders, its own group's first, then any other trained
+group's, taking work from counters they share. Worker processes are forked, so they
+start in milliseconds with torch and the composed configs already loaded; nothing is
+sent to them, and only the jobs' returns come back. Forking is used on Linux only,
+never when a job may use CUDA, and not under ``sweep.fail_fast`` (which runs the jobs
+in order, in one process).
 """
 
 # No `from __future__ import annotations` here: Hydra's plugin scan runs this module
@@ -165,6 +167,7 @@ class StackedLauncher(Launcher):
         import time
 
         from mlplab.job import PRETRAINED
+        from mlplab.results import atomic_write
         from mlplab.stacked import train_group
 
         grouped = {i for g in groups for i in g.jobs}
@@ -191,7 +194,8 @@ class StackedLauncher(Launcher):
                     park(configs, groups[g], outcome)  # says so; the jobs train with fit
                     claims.put(2 + g, 2)
                     continue
-                (folder / f"{g}.pkl").write_bytes(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
+                data = pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
+                atomic_write(folder / f"{g}.pkl", lambda tmp, data=data: tmp.write_bytes(data))
                 mine[g] = outcome
                 claims.put(2 + g, 1)
             while (k := claims.take(1, len(alone))) is not None:
@@ -230,12 +234,12 @@ class StackedLauncher(Launcher):
                 else:
                     runs.update((i, unpack(configs[i], *packed)) for i, packed in outcome.items())
             left = [i for i in range(len(configs)) if i not in runs]
-            for group in groups:  # whose jobs a dead worker took: results on file, or again
+            for g, group in enumerate(groups):  # whose jobs a dead worker took
                 if any(i in left for i in group.jobs):
-                    pickled = folder / f"{groups.index(group)}.pkl"
-                    if pickled.is_file():
-                        park(configs, group, pickle.loads(pickled.read_bytes()))
-                    else:
+                    state = claims.get(2 + g)
+                    if state == 1:  # trained: the results are on file
+                        park(configs, group, pickle.loads((folder / f"{g}.pkl").read_bytes()))
+                    elif state != 2:  # lost with its worker: train it again (failed: fit)
                         park(configs, group, caught(train_group, group.settings))
             runs.update(zip(left, self.run_jobs(configs, left)))
         finally:
