@@ -253,8 +253,8 @@ def run() -> None:
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray's launcher: no token in ~/.ray
     if {"-m", "--multirun"} & set(sys.argv[1:]):
-        # matplotlib (~0.4 s) is imported in a process of its own while this one starts
-        # the sweep and imports torch; the sweep's figures are drawn there at the end
+        # pandas and matplotlib (~0.6 s) are imported in a process of its own while this
+        # one starts the sweep and imports torch; the tables and figures are made there
         AHEAD["mlplab.plots"] = Ahead("mlplab.plots")
     try:
         _run()

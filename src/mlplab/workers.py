@@ -165,11 +165,19 @@ def fork_each(
 
 
 def _work_and_exit(fn: Callable[[int], Any], rank: int, write: int, parent: int) -> None:
+    def call():
+        _die_with(parent)
+        return fn(rank)
+
+    _answer_and_exit(call, write)
+
+
+def _answer_and_exit(call: Callable[[], Any], write: int) -> None:
+    """In a forked process: send ``call()`` (or what it raised) down ``write``, and exit."""
     code = 0
     try:
-        _die_with(parent)
         try:
-            result: Any = fn(rank)
+            result: Any = call()
         except KeyboardInterrupt:  # Ctrl-C reaches the whole group: the parent says it
             os._exit(130)
         except BaseException as exc:
@@ -269,8 +277,7 @@ class Ahead:
 
 
 def _serve_and_exit(module: str, calls: int, results: int, parent: int) -> None:
-    code = 0
-    try:
+    def call():
         _die_with(parent)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's to handle
         import importlib
@@ -284,29 +291,10 @@ def _serve_and_exit(module: str, calls: int, results: int, parent: int) -> None:
             data = pipe.read(size) if size else b""
         if not data:
             os._exit(0)  # the parent ended without a call
-        try:
-            fn, args = pickle.loads(data)
-            result: Any = fn(*args)
-        except KeyboardInterrupt:
-            os._exit(130)
-        except BaseException as exc:
-            result = exc
-        try:
-            out = pickle.dumps((result,), pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            out = pickle.dumps((RuntimeError(f"{type(result).__name__}: {result} ({exc})"),))
-        sys.stdout.flush()  # what it printed is out before the parent goes on
-        sys.stderr.flush()
-        with os.fdopen(results, "wb") as pipe:
-            pipe.write(out)
-    except BaseException:
-        code = 1
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        fn, args = pickle.loads(data)
+        return fn(*args)
+
+    _answer_and_exit(call, results)
 
 
 def map_forked(
