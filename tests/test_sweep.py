@@ -321,3 +321,19 @@ def test_ctrl_c_stops_the_sweep_with_one_line_and_it_resumes(tmp_path):
     rerun = run_cli(*args, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert len(read(tmp_path, "results.csv")) == 12
+
+
+def test_the_tables_are_made_here_when_the_process_started_for_them_was_killed(tmp_path):
+    import mlplab.cli
+    from mlplab.workers import AHEAD, Ahead
+
+    proc = run_cli("-m", "model.hidden=[4],[8]", "trainer.epochs=3", "hydra.sweep.dir=sweep",
+                   cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("results.csv", "summary.csv", "sweep.png"):
+        (tmp_path / "sweep" / name).unlink()
+    ahead = AHEAD["mlplab.plots"] = Ahead("mlplab.plots")
+    os.kill(ahead.pid, signal.SIGKILL)  # out of memory, say
+    assert mlplab.cli._finish(tmp_path / "sweep") == 0
+    assert not AHEAD
+    assert len(read(tmp_path, "results.csv")) == 2 and (tmp_path / "sweep" / "sweep.png").is_file()
