@@ -11,7 +11,7 @@ from conftest import make_settings
 
 from mlplab import diagnostics
 from mlplab.data import DATASETS
-from mlplab.job import prepare, run_job
+from mlplab.job import prepare, run_single
 from mlplab.model import ResidualBlock, make_mlp
 from mlplab.settings import DatasetSettings
 
@@ -114,8 +114,8 @@ def test_measuring_leaves_no_trace_on_the_model():
 def test_stats_every_epoch_trains_bit_for_bit_like_none(tmp_path):
     common = ["dataset=spiral", "model.hidden=[8,8]", "model.dropout=0.2", "model.norm=batch",
               "trainer.epochs=4"]  # fmt: skip
-    plain = run_job(make_settings(*common), tmp_path / "plain")
-    every = run_job(make_settings(*common, "trainer.layer_stats_every=1"), tmp_path / "every")
+    plain = run_single(make_settings(*common), tmp_path / "plain")
+    every = run_single(make_settings(*common, "trainer.layer_stats_every=1"), tmp_path / "every")
     metrics = ["train_loss", "val_loss", "train_acc", "val_acc"]
     a, b = (pd.read_csv(tmp_path / d / "history.csv") for d in ("plain", "every"))
     assert a[metrics].equals(b[metrics])
@@ -128,7 +128,7 @@ def test_stats_every_epoch_trains_bit_for_bit_like_none(tmp_path):
 def test_layers_csv_every_n_epochs_plus_the_end(tmp_path):
     s = make_settings("dataset=xor", "model.hidden=[4,4]", "trainer.epochs=7",
                       "trainer.layer_stats_every=3")  # fmt: skip
-    run_job(s, tmp_path)
+    run_single(s, tmp_path)
     layers = pd.read_csv(tmp_path / "layers.csv")
     assert list(layers.columns) == list(diagnostics.LAYER_COLUMNS)
     assert layers["epoch"].tolist() == [e for e in (0, 3, 6, 7) for _ in range(3)]
@@ -149,7 +149,7 @@ def test_e9_signal_vanishes_explodes_or_survives_ten_layers(tmp_path):
     last, dead = {}, {}
     for name, init in inits.items():
         s = make_settings("dataset=gaussian", deep, "trainer.epochs=0", *init)
-        result = run_job(s, tmp_path / name)
+        result = run_single(s, tmp_path / name)
         layers = pd.read_csv(tmp_path / name / "layers.csv")
         hidden = layers[layers["kind"] == "hidden"]
         assert hidden["layer"].tolist() == list(range(1, 11))
@@ -259,7 +259,7 @@ def test_region_grid_is_a_line_a_plane_or_nothing():
 @pytest.mark.parametrize("width", [4, 16])
 def test_trained_one_layer_net_on_sine_reports_at_most_n_plus_one(tmp_path, width):
     s = make_settings("dataset=sine", f"model.hidden=[{width}]", "trainer.epochs=150")
-    result = run_job(s, tmp_path)
+    result = run_single(s, tmp_path)
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["linear_regions"] == result["linear_regions"]
     assert 2 <= result["linear_regions"] <= width + 1
@@ -268,10 +268,10 @@ def test_trained_one_layer_net_on_sine_reports_at_most_n_plus_one(tmp_path, widt
 
 
 def test_result_json_says_null_where_regions_are_undefined(tmp_path):
-    tanh = run_job(make_settings("dataset=two_moons", "model.activation=tanh",
+    tanh = run_single(make_settings("dataset=two_moons", "model.activation=tanh",
                                  "trainer.epochs=2"), tmp_path / "tanh")  # fmt: skip
     assert tanh["linear_regions"] is None and tanh["linear_regions_init"] is None
-    wide = run_job(make_settings("dataset=iris", "trainer.epochs=2"), tmp_path / "iris")
+    wide = run_single(make_settings("dataset=iris", "trainer.epochs=2"), tmp_path / "iris")
     assert wide["linear_regions"] is None  # 4 inputs: no line or plane to count on
     for key in ("dead_fraction", "grad_ratio_first_last", "act_std_last", "dead_fraction_init",
                 "grad_ratio_first_last_init", "act_std_last_init", "diagnostics_seconds"):  # fmt: skip
@@ -284,7 +284,7 @@ def test_diagnostics_and_figures_on_cuda(tmp_path):
     for name in ("two_moons", "sine"):
         s = make_settings(f"dataset={name}", "trainer.device=cuda", "trainer.epochs=3",
                           "trainer.layer_stats_every=1")  # fmt: skip
-        result = run_job(s, tmp_path / name)
+        result = run_single(s, tmp_path / name)
         assert isinstance(result["linear_regions"], int) and result["dead_fraction"] is not None
         assert len(pd.read_csv(tmp_path / name / "layers.csv")) == 4 * 2
     assert (tmp_path / "two_moons" / "neurons.png").is_file()

@@ -102,6 +102,7 @@ class TrainerSettings:
     figures: (
         bool | None
     )  #: the run folder's PNGs; null = in single runs, not in sweep jobs (~0.3-0.7 s a job)
+    regions: bool | None  #: count linear regions at init and end; null = in single runs only
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class SweepSettings:
     fail_fast: bool  #: stop launching jobs after the first failed or diverged one
     metric: str  #: the summary and plot metric; auto = val_acc (classification) or val_loss
     plot_by: str  #: sweep.png draws one line per value of this results column
+    plan: bool  #: print how the sweep's jobs would run (stacks, skipped), and run nothing
 
 
 @dataclass(frozen=True)
@@ -170,36 +172,39 @@ def from_config(cfg: DictConfig) -> RunSettings:
     """Turn a composed config into validated RunSettings, or raise ConfigError.
 
     A config Hydra composed onto the schema is typed already (OmegaConf checked every
-    value's type as it merged): its values go straight into the dataclasses, ~10x
-    faster than merging it onto the schema again, which any other config goes through.
+    value's type as it merged); any other config is merged onto the schema first.
     """
-    if OmegaConf.get_type(cfg) is RunSettings:
-        settings = _build(RunSettings, cfg)
-    else:
+    if OmegaConf.get_type(cfg) is not RunSettings:
         keys = [k for k in cfg if k != "hydra"]
         plain = OmegaConf.masked_copy(cfg, keys) if "hydra" in cfg else cfg
-        settings = OmegaConf.to_object(OmegaConf.merge(schema(), plain))
-    validate(settings)
-    return settings
+        cfg = OmegaConf.merge(schema(), plain)
+    return validate(from_tree(task_tree(cfg)))
+
+
+def task_tree(cfg: DictConfig) -> dict:
+    """A composed config's task keys (all but ``hydra``) as plain, resolved values."""
+    return {
+        key: OmegaConf.to_container(cfg[key], resolve=True)
+        if isinstance(cfg[key], DictConfig | ListConfig)
+        else cfg[key]
+        for key in cfg
+        if key != "hydra"
+    }
 
 
 _field_types = functools.cache(typing.get_type_hints)  # a settings class's field types
 
 
-def _build(cls, node: DictConfig):
-    """``cls`` filled from a typed config node, nested dataclasses included."""
+def from_tree(tree: dict, cls: type = RunSettings):
+    """``cls`` filled from plain nested values (a typed config's container), unvalidated.
+
+    Keys that are no field are ignored, as the typed config carries them (``+key=...``).
+    """
     values = {}
     for f in dataclasses.fields(cls):
         kind = _field_types(cls)[f.name]
-        if dataclasses.is_dataclass(kind):
-            values[f.name] = _build(kind, node[f.name])
-        else:
-            value = node[f.name]
-            values[f.name] = (
-                OmegaConf.to_container(value, resolve=True)
-                if isinstance(value, DictConfig | ListConfig)
-                else value
-            )
+        value = tree[f.name]
+        values[f.name] = from_tree(value, kind) if dataclasses.is_dataclass(kind) else value
     return cls(**values)
 
 

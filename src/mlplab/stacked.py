@@ -40,6 +40,7 @@ from .train import (
     build_model,
     history_row,
     is_finite_row,
+    resolve_loss,
     targets_for,
 )
 
@@ -207,7 +208,7 @@ def _loss_grad(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     return grad.div_(out.shape[1])
 
 
-def _scores(out: torch.Tensor, y: torch.Tensor, loss: str) -> list[torch.Tensor]:
+def stack_scores(out: torch.Tensor, y: torch.Tensor, loss: str) -> list[torch.Tensor]:
     """Per-model (K,) loss [and accuracy] for out (K, N, out) against shared targets y."""
     K = out.shape[0]
     if loss == "cross_entropy":
@@ -366,14 +367,18 @@ def _dropout_masks(members: list[_Member], sizes: list[int], batch: int, device)
 
 
 @torch.no_grad()
-def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]:
+def fit_many(
+    settings_list: list[RunSettings], data: Dataset, models: list[nn.Module] | None = None
+) -> list[FitResult]:
     """Train every model of ``settings_list`` (one ``stack_key``) on ``data`` at once.
 
     Returns one ``FitResult`` per setting, in order, as ``fit`` would: the history
     (epoch 0 = at init; eval-mode loss and accuracy on the full splits every epoch),
     the status (a non-finite loss freezes that model alone as ``diverged``) and
     ``.model``: the ``build_model`` network holding the trained weights, in eval mode,
-    ready for ``model.state_dict()`` and safetensors. ``seconds`` and
+    ready for ``model.state_dict()`` and safetensors. ``models``: the networks
+    ``build_model`` gives these settings, if the caller has them already (they are trained
+    in place). ``seconds`` and
     ``train_seconds`` are each model's share of the group's wall time (elapsed / K),
     so they add up to the sweep's time. Threads are the caller's (torch.set_num_threads).
     """
@@ -387,9 +392,10 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
             "stack_groups() and train the rest with fit()."
         )
     everyone = []
-    for s in settings_list:
+    for k, s in enumerate(settings_list):
         # fit's exact initial weights for this seed; one stack_key means one loss
-        model, loss = build_model(s, data)
+        model, loss = build_model(s, data) if models is None else (models[k], None)
+        loss = loss or resolve_loss(s.loss, data.task, data.n_classes)
         dropout_gen = torch.Generator().manual_seed(s.seed) if s.model.dropout else None
         everyone.append(_Member(s, model, dropout_gen))
     first = settings_list[0]
@@ -413,8 +419,8 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
     def record(epoch: int) -> list[int]:
         """Append each live model's history row; return the rows still finite."""
         out = _predict(_layers(stack.params, slots), X_eval, activation)
-        train = _scores(out[:, :n], y_train, loss)
-        val = [] if data.X_val is None else _scores(out[:, n:], y_val, loss)
+        train = stack_scores(out[:, :n], y_train, loss)
+        val = [] if data.X_val is None else stack_scores(out[:, n:], y_val, loss)
         per_model = torch.stack(train + val, 1).tolist()  # (K, metrics): one host sync
         seconds = (time.perf_counter() - start) / K0
         finite = []
