@@ -150,10 +150,10 @@ def _die_in_a_worker_for_depth_two(fit_many):
 
 
 def test_the_stacks_a_dead_worker_left_run_in_this_process(tmp_path, monkeypatch):
+    import threading
+
     import mlplab.job
     from mlplab.cli import run
-
-    import threading
 
     # workers are forked from this process (no other thread runs): they inherit the fault
     assert threading.active_count() == 1
