@@ -149,8 +149,12 @@ def _task(cfg: DictConfig) -> dict | None:
     return result
 
 
-def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | float | None:
-    """One job of a sweep: skip it if done, never let it raise, record why it failed."""
+def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | None:
+    """One job of a sweep: skip it if done, never let it raise, record why it failed.
+
+    Returns the job's result with ``run_dir`` (its folder) added: the Optuna sweeper
+    reads the trial's value from it. None: not run (fail_fast).
+    """
     from .results import read_result
 
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -169,9 +173,7 @@ def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | float | None:
             (sweep_dir / STOP_FILE).write_text(
                 f"{' '.join(result['overrides'])}: {result['error']}\n"
             )
-    if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):
-        return objective(result, OmegaConf.select(cfg, "sweep.metric", default="auto"))
-    return result
+    return {**result, "run_dir": str(run_dir.absolute())}
 
 
 def _train_or_record(cfg: DictConfig, hydra_cfg, run_dir: Path) -> dict:
@@ -199,29 +201,6 @@ def _train_or_record(cfg: DictConfig, hydra_cfg, run_dir: Path) -> dict:
         return result
 
 
-class TrialFailed(RuntimeError):
-    """Raised to an optimizing sweeper, which records the trial as failed and goes on."""
-
-
-def objective(result: dict, metric: str) -> float:
-    """The number an optimizing sweeper (Optuna) maximizes or minimizes: the job's metric.
-
-    A failed job raises TrialFailed after its result.json is written: Hydra keeps the
-    exception in the job's return, and the Optuna sweeper marks that trial failed
-    (``max_failure_rate`` decides whether the study goes on).
-    """
-    if metric == "auto":
-        import pandas as pd
-
-        from .results import default_metric
-
-        metric = default_metric(pd.DataFrame([result]))
-    value = result.get(metric)
-    if result.get("status") != "completed" or value is None:
-        raise TrialFailed(f"{result.get('status')}: {result.get('error') or f'no {metric}'}")
-    return float(value)
-
-
 class SweepTables(Callback):
     """Remembers the sweep, so its folder can be named and ``run`` can write its tables."""
 
@@ -231,8 +210,6 @@ class SweepTables(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         SweepTables.overrides = list(config.hydra.overrides.task)
         SweepTables.config = config
-        # made now, not at the first launch: a sweeper's sqlite storage may live in it
-        SweepTables.sweep_dir().mkdir(parents=True, exist_ok=True)
 
     @staticmethod
     def sweep_dir() -> Path | None:
@@ -338,31 +315,22 @@ def _finish(sweep_dir: Path, metric: str = "auto", by: str = "depth") -> int:
     That process has imported pandas and matplotlib while this one ran the sweep, so
     this one never does (~0.6 s); it prints to the same terminal.
     """
-    trials = _optuna_trials()
     ahead = AHEAD.pop("mlplab.plots", None)
     if ahead is not None:
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            return ahead.call(finish_sweep, sweep_dir, metric, by, trials)
+            return ahead.call(finish_sweep, sweep_dir, metric, by)
         except WorkerDied:  # it was killed: do it here
             pass
-    return finish_sweep(sweep_dir, metric, by, trials)
+    return finish_sweep(sweep_dir, metric, by)
 
 
-def finish_sweep(
-    sweep_dir: Path,
-    metric: str = "auto",
-    by: str = "depth",
-    trials: list[tuple[int, set[str]]] | None = None,
-) -> int:
-    """Write the sweep's tables, print its summary and failures; return the exit code.
-
-    ``trials``: an Optuna study's trials (see ``results.write_sweep_tables``).
-    """
+def finish_sweep(sweep_dir: Path, metric: str = "auto", by: str = "depth") -> int:
+    """Write the sweep's tables, print its summary and failures; return the exit code."""
     from .results import write_sweep_tables
 
-    results, summary = write_sweep_tables(sweep_dir, metric, by, trials=trials)
+    results, summary = write_sweep_tables(sweep_dir, metric, by)
     if results.empty:
         print(f"no jobs found under {sweep_dir}", file=sys.stderr)
         return 1
@@ -384,17 +352,6 @@ def finish_sweep(
     if stop.exists():
         print(f"fail_fast: stopped after {stop.read_text().strip()}", file=sys.stderr)
     return 0 if bad.empty and not stop.exists() else 1
-
-
-def _optuna_trials() -> list[tuple[int, set[str]]] | None:
-    """(trial number, its override strings) for every trial of this sweep's Optuna study."""
-    sweeper = SweepTables.config.hydra.sweeper if SweepTables.config is not None else {}
-    if "optuna" not in str(sweeper.get("_target_", "")) or not sweeper.get("storage"):
-        return None
-    import optuna
-
-    study = optuna.load_study(study_name=sweeper.study_name, storage=sweeper.storage)
-    return [(t.number, {f"{k}={v}" for k, v in t.params.items()}) for t in study.trials]
 
 
 def format_summary(results, summary, metric: str = "auto") -> str:
@@ -434,8 +391,13 @@ def explain(exc: BaseException) -> str | None:
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-    if isinstance(exc, OverrideParseException):
-        return f"Cannot parse override {exc.override!r}: {exc.message.splitlines()[0]}"
+    cause = exc if isinstance(exc, ConfigError) else exc.__cause__
+    if isinstance(cause, ConfigError):  # a plugin's knob (raised in, or wrapped by, Hydra)
+        return str(cause)
+    if isinstance(exc, OverrideParseException):  # Hydra's reason, less its frame and link
+        lines = exc.message.splitlines()
+        reason = [s for s in lines if s and not s.startswith(("Error parsing", "See https"))]
+        return f"Cannot parse override {exc.override!r}: {' '.join(reason or lines[:1])}"
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
         group, _, name = exc.missing_cfg_file.rpartition("/")
         return f"Unknown {group or 'config'} {name!r}. Choose one of: {', '.join(sorted(exc.options))}."

@@ -29,6 +29,7 @@ HISTORY_FILE = "history.csv"
 CHECKPOINT_FILE = "model.safetensors"
 RESULTS_CSV = "results.csv"
 SUMMARY_CSV = "summary.csv"
+TRIALS_CSV = "trials.csv"  # an Optuna search's trials: trial, state, value, params, run_dir
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "seconds")
 
 
@@ -261,6 +262,10 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
     fixed = [c for c in knobs if c not in varying]
     outcomes = [c for c in frame.columns if not is_knob(c) and c not in TEXT_COLUMNS]
     frame = frame[["status", *varying, *fixed, *outcomes, "error", "overrides", "run_dir"]]
+    if (sweep_dir / TRIALS_CSV).is_file():  # each job's trials, "3 7" when two asked for it
+        trials = pd.read_csv(sweep_dir / TRIALS_CSV, usecols=["trial", "run_dir"]).dropna()
+        numbers = trials.groupby("run_dir")["trial"].agg(lambda n: " ".join(map(str, sorted(n))))
+        frame.insert(1, "trial", frame["run_dir"].map(numbers))
     order = [c for c in varying if c != "seed"] + [
         c for c in varying if c == "seed"
     ]  # seeds side by side
@@ -276,9 +281,13 @@ def _natural(column: pd.Series) -> pd.Series:
     )
 
 
+# sweep.metric=auto: the first of these a run has (accuracy for classification)
+METRICS = ("val_acc", "train_acc", "val_loss", "train_loss")
+
+
 def default_metric(frame: pd.DataFrame) -> str:
     """val_acc for classification, val_loss for regression (train_* when no val split)."""
-    for name in ("val_acc", "train_acc", "val_loss", "train_loss"):
+    for name in METRICS:
         if name in frame.columns and frame[name].notna().any():
             return name
     return "train_loss"
@@ -311,24 +320,13 @@ def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_sweep_tables(
-    sweep_dir: Path,
-    metric: str = "auto",
-    by: str = "depth",
-    trials: list[tuple[int, set[str]]] | None = None,
+    sweep_dir: Path, metric: str = "auto", by: str = "depth"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Re)build ``results.csv``, ``summary.csv`` and ``sweep.png`` from the job folders on disk.
-
-    ``trials``: an optimizing sweeper's (trial number, override strings) pairs; each row
-    gets the numbers of the trials whose overrides it ran (a repeated trial reuses its job).
-    """
+    """(Re)build ``results.csv``, ``summary.csv`` and ``sweep.png`` from the job folders on disk."""
     sweep_dir = Path(sweep_dir)
     results = collect(sweep_dir)
     if results.empty:
         return results, results
-    if trials is not None:
-        ran = [set(o.split()) for o in results["overrides"].fillna("")]
-        numbers = [" ".join(str(n) for n, params in trials if params <= job) for job in ran]
-        results.insert(1, "trial", numbers)
     summary = summarize_sweep(results)
     write_csv(sweep_dir / RESULTS_CSV, results)
     write_csv(sweep_dir / SUMMARY_CSV, summary)
