@@ -1,6 +1,7 @@
 """Wall time of an Optuna search on two moons: trials in batches against one at a time.
 
     python scripts/bench_optuna.py            # 64 trials over lr and width, 100 epochs
+    python scripts/bench_optuna.py --epochs 300 --batch 32
     python scripts/bench_optuna.py --quick    # 8 trials, 5 epochs: a smoke run
 
 The search (``hparams_search=two_moons_optuna``: TPE, maximize val_acc) runs over the
@@ -53,8 +54,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--batch", type=int, default=16, help="n_jobs of the batched search")
+    parser.add_argument("--epochs", type=int, default=100, help="epochs per trial (the preset's)")
     args = parser.parse_args()
-    n_trials, batch, epochs = (8, 4, 5) if args.quick else (64, args.batch, 100)
+    n_trials, batch, epochs = (8, 4, 5) if args.quick else (64, args.batch, args.epochs)
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, n_jobs in (("batched", batch), ("one-by-one", 1)):

@@ -4,6 +4,7 @@ End to end through ``mlplab-run -m`` with tiny budgets; the study is read back w
 Optuna's own ``load_study``, the tables with pandas, each job's result.json as written.
 """
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -20,7 +21,12 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from hydra_plugins.mlplab_optuna_sweeper._impl import STUDY_FILE, search_space
+from hydra_plugins.mlplab_optuna_sweeper._impl import (
+    SAMPLERS,
+    STUDY_FILE,
+    make_sampler,
+    search_space,
+)
 from mlplab.results import RESULT_FILE, TRIALS_CSV
 from mlplab.settings import ConfigError
 
@@ -168,6 +174,31 @@ def test_a_seeded_sampler_asks_the_same_trials_twice(tmp_path):
     pd.testing.assert_frame_equal(first, second)
     other = trials("c", 8)
     assert not first["optimizer.lr"].equals(other["optimizer.lr"])  # the seed matters
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_every_sampler_asks_batches_from_the_search_space(name):
+    if name == "cmaes" and importlib.util.find_spec("cmaes") is None:
+        with pytest.raises(ConfigError, match="sampler.name=cmaes needs the cmaes package"):
+            make_sampler(name, 0, {})
+        return
+    sampler = make_sampler(name, 0, {})
+    assert type(sampler) is SAMPLERS[name]
+    space = search_space(["optimizer.lr=tag(log, interval(0.001, 0.1))",
+                          "model.hidden=choice([4],[8,8])", "trainer.epochs=range(1, 4)"])  # fmt: skip
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    for _ in range(3):  # batches of 4: asked together, then told
+        trials = [study.ask(space.distributions) for _ in range(4)]
+        for t in trials:
+            study.tell(t, t.params["optimizer.lr"] * len(t.params["model.hidden"]))
+    for t in study.trials:
+        assert 0.001 <= t.params["optimizer.lr"] <= 0.1
+        assert t.params["model.hidden"] in ("[4]", "[8,8]") and t.params["trainer.epochs"] in (
+            1,
+            2,
+            3,
+        )
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 12
 
 
 @pytest.mark.parametrize(
