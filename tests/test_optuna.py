@@ -11,11 +11,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import optuna
 import pandas as pd
 import pytest
 from conftest import REPO, run_cli
 from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from mlplab.results import RESULT_FILE, TRIALS_CSV
+from mlplab.settings import ConfigError
+
+optuna = pytest.importorskip("optuna")  # the [optuna] extra
+# ruff: noqa: E402  (the rest needs Optuna)
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
@@ -27,8 +32,6 @@ from hydra_plugins.mlplab_optuna_sweeper._impl import (
     make_sampler,
     search_space,
 )
-from mlplab.results import RESULT_FILE, TRIALS_CSV
-from mlplab.settings import ConfigError
 
 SEARCH = ["-m", "hparams_search=two_moons_optuna", "trainer.epochs=3"]
 
