@@ -234,12 +234,15 @@ def explain(exc: BaseException) -> str | None:
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-    if isinstance(exc, ConfigError):
-        return str(exc)
+    cause = exc if isinstance(exc, ConfigError) else exc.__cause__
+    if isinstance(cause, ConfigError):  # ours, or a plugin's knob (wrapped by Hydra)
+        return str(cause)
     if isinstance(exc, OSError) and exc.filename is not None:  # an output folder we cannot write
         return f"cannot write {exc.filename!s}: {exc.strerror}."
-    if isinstance(exc, OverrideParseException):
-        return f"Cannot parse override {exc.override!r}: {exc.message.splitlines()[0]}"
+    if isinstance(exc, OverrideParseException):  # Hydra's reason, less its frame and link
+        lines = exc.message.splitlines()
+        reason = [s for s in lines if s and not s.startswith(("Error parsing", "See https"))]
+        return f"Cannot parse override {exc.override!r}: {' '.join(reason or lines[:1])}"
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
         group, _, name = exc.missing_cfg_file.rpartition("/")
         return f"Unknown {group or 'config'} {name!r}. Choose one of: {', '.join(sorted(exc.options))}."

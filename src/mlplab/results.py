@@ -247,11 +247,10 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
         return frame
     trials = sweep_dir / TRIALS_CSV
     if trials.is_file():  # an Optuna search: each job's trial numbers
-        numbers = (
-            pd.read_csv(trials)
-            .groupby("run_dir")["trial"]
-            .agg(lambda t: " ".join(str(int(n)) for n in sorted(t)))
-        )
+        asked = pd.read_csv(trials, usecols=["trial", "run_dir"]).dropna()
+        numbers = asked.groupby("run_dir")["trial"].agg(
+            lambda t: " ".join(str(int(n)) for n in sorted(t))
+        )  # "3 7": two trials asked for the same job
         frame.insert(1, "trial", frame["run_dir"].map(numbers).fillna(""))
     knobs = [c for c in frame.columns if is_knob(c)]
     # the knobs that vary first (what the sweep is about), then the fixed ones, then outcomes
@@ -273,12 +272,16 @@ def _natural(column: pd.Series) -> pd.Series:
     )
 
 
+# sweep.metric=auto: the first of these a run has (accuracy for classification)
+METRICS = ("val_acc", "train_acc", "val_loss", "train_loss")
+
+
 def default_metric(frame) -> str:
     """val_acc for classification, val_loss for regression (train_* when no val split).
 
     ``frame``: a results table, or one result dict.
     """
-    for name in ("val_acc", "train_acc", "val_loss", "train_loss"):
+    for name in METRICS:
         if isinstance(frame, dict):
             if frame.get(name) is not None:
                 return name
@@ -430,7 +433,7 @@ def finish_sweep(
 ) -> int:
     """Write the sweep's tables, print its summary and failures; return the exit code.
 
-    ``stopped``: why the sweep stopped launching jobs early (``sweep.fail_fast``).
+    ``stopped``: why the sweep stopped launching jobs early (``sweep.fail_fast``), a line.
     """
     results, summary = write_sweep_tables(sweep_dir, metric, by)
     if results.empty:
@@ -451,7 +454,7 @@ def finish_sweep(
     if len(bad) > 10:
         print(f"  ... and {len(bad) - 10} more (see results.csv)", file=sys.stderr)
     if stopped:
-        print(f"fail_fast: stopped after {stopped}", file=sys.stderr)
+        print(stopped, file=sys.stderr)
     return 0 if bad.empty and not stopped else 1
 
 
@@ -486,11 +489,13 @@ def start_sweep(config, jobs: list) -> Path:
 
 
 def first_failure(returns) -> str | None:
-    """``overrides: error`` of the first job (in job order) that did not complete, if any."""
+    """``fail_fast: stopped after <overrides>: <error>`` for the first job (in job order)
+    that did not complete, if any."""
     for ret in returns:
         value = ret.return_value
         if isinstance(value, dict) and value.get("status") != "completed":
-            return f"{' '.join(value.get('overrides') or [])}: {value.get('error')}"
+            overrides = " ".join(value.get("overrides") or [])
+            return f"fail_fast: stopped after {overrides}: {value.get('error')}"
     return None
 
 
