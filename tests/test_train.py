@@ -1,6 +1,7 @@
 """fit(): loss by task, a hand-checked SGD step, repeatability, divergence, epochs=0."""
 
 import copy
+import dataclasses
 import inspect
 
 import pytest
@@ -26,6 +27,9 @@ def test_auto_loss_follows_the_task():
         "mse",
     ]
     assert resolve_loss("cross_entropy", "binary") == "cross_entropy"
+    # seed 002's MSE for classification: a sigmoid output, MSE on the probability
+    assert resolve_loss("mse", "binary") == "sigmoid_mse"
+    assert resolve_loss("mse", "regression") == "mse"
 
 
 @pytest.mark.parametrize(
@@ -43,8 +47,13 @@ def test_auto_loss_follows_the_task():
         ),
         (
             "mse",
-            "binary",
-            r"loss=mse does not fit a binary task \(2 classes\). Choose one of: auto, bce, cross_entropy",
+            "multiclass",
+            r"loss=mse does not fit a multiclass task \(3 classes\). Choose one of: auto, cross_entropy\.$",
+        ),
+        (
+            "bce",
+            "regression",
+            r"loss=bce does not fit a regression task \(real-valued targets\). Choose one of: auto, mse\.$",
         ),
     ],
 )
@@ -178,20 +187,26 @@ TORCH_OPTIMIZERS = {
 }
 
 
+def optimizer_settings(**values) -> OptimizerSettings:
+    """OptimizerSettings with configs/' defaults for every key not in ``values``."""
+    return dataclasses.replace(make_settings().optimizer, **values)
+
+
 @pytest.mark.parametrize(
-    "o",
+    "values",
     [
-        OptimizerSettings("adam", 0.01),
-        OptimizerSettings("adam", 0.01, weight_decay=0.1),
-        OptimizerSettings("adamw", 0.003, weight_decay=0.01),
-        OptimizerSettings("sgd", 0.1),
-        OptimizerSettings("sgd", 0.1, weight_decay=0.01, momentum=0.9),
-        OptimizerSettings("rmsprop", 0.001),
-        OptimizerSettings("rmsprop", 0.001, weight_decay=0.01, momentum=0.5),
+        dict(name="adam", lr=0.01),
+        dict(name="adam", lr=0.01, weight_decay=0.1),
+        dict(name="adamw", lr=0.003, weight_decay=0.01),
+        dict(name="sgd", lr=0.1),
+        dict(name="sgd", lr=0.1, weight_decay=0.01, momentum=0.9),
+        dict(name="rmsprop", lr=0.001),
+        dict(name="rmsprop", lr=0.001, weight_decay=0.01, momentum=0.5),
     ],
     ids=str,
 )
-def test_make_optimizer_steps_as_torch_optim_does(o):
+def test_make_optimizer_steps_as_torch_optim_does(values):
+    o = optimizer_settings(**values)
     # fit calls torch.optim's functional update with state of its own; the classes
     # are the reference: bit for bit against the same kernel (fused, or foreach for
     # RMSprop), and within rounding against the default single-tensor loop.

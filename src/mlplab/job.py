@@ -21,12 +21,11 @@ from .results import (
     RESULT_FILE,
     atomic_write,
     history_frame,
-    summarize,
     write_json,
     write_rows,
 )
 from .settings import RunSettings, flat
-from .train import FitResult, build_model, evaluate, fit, resolve_device
+from .train import FitResult, build_model, evaluate, fit, resolve_device, summarize
 
 # Results of jobs that hydra/launcher=stacked trained in a group, by run folder;
 # run_job writes such a job's folder from its entry instead of training again.
@@ -101,7 +100,7 @@ def run_job(
 
 def _outcome(fitted: FitResult, model, data: Dataset, loss: str) -> dict:
     out = {"status": fitted.status, "error": fitted.error, "train_seconds": fitted.train_seconds}
-    out.update(summarize(fitted.history, data.task))
+    out.update(summarize(fitted, data.task))
     if data.X_test is not None and fitted.status == "completed":
         y = data.y_test.reshape(-1).long() if loss == "cross_entropy" else data.y_test
         test_loss, test_acc = evaluate(model, data.X_test, y, loss)
