@@ -229,7 +229,7 @@ BROKEN_FILES = {
                      r"cannot be read as a \.csv file \(Error tokenizing data\. C error: "
                      r"Expected 3 fields in line 3, saw 4\)"),
     "csv-short-row": ("d.csv", text("y,a,b\n0,1,2\n1,3\n0,5,6\n"), ["dataset.target=y"],
-                      r"the features contain missing, NaN or infinite values \(first in column "
+                      r"the features contain NaN, empty or infinite values \(first in column "
                       r"'b', data row 2\)"),
     "csv-header-only": ("d.csv", text("a,y\n"), ["dataset.target=y"],
                         r"the dataset is empty \(0 samples\)"),
@@ -241,10 +241,10 @@ BROKEN_FILES = {
                             r"no feature columns besides the target 'y'"),
     "csv-nan-feature": ("d.csv", csv(table(a=[1.0, np.nan, 3.0], y=[0, 1, 0])),
                         ["dataset.target=y"],
-                        r"the features contain missing, NaN or infinite values \(first in column "
+                        r"the features contain NaN, empty or infinite values \(first in column "
                         r"'a', data row 2\)"),
     "csv-inf-feature": ("d.csv", text("a,b,y\n1,2,0\n3,inf,1\n"), ["dataset.target=y"],
-                        r"the features contain missing, NaN or infinite values \(first in column 'b', data row 2\)"),
+                        r"the features contain NaN, empty or infinite values \(first in column 'b', data row 2\)"),
     "csv-text-feature": ("d.csv", csv(table(a=["x", "z"], y=[0, 1])), ["dataset.target=y"],
                          r"feature columns must be numeric; not numeric: a\."),
     "csv-nan-target": ("d.csv", csv(table(a=[1.0, 2.0, 3.0], y=[0.5, np.nan, 1.5])),
@@ -321,7 +321,7 @@ BROKEN_FILES = {
     "parquet-nan-feature": ("d.parquet",
                             lambda p: table(a=[1.0, np.nan], y=[0, 1]).to_parquet(p),
                             ["dataset.target=y"],
-                            r"the features contain missing, NaN or infinite values \(first in column 'a', data row 2\)"),
+                            r"the features contain NaN, empty or infinite values \(first in column 'a', data row 2\)"),
 }  # fmt: skip
 
 

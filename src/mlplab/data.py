@@ -241,14 +241,16 @@ def _table_arrays(frame, d: DatasetSettings, where: str) -> tuple[np.ndarray, np
     """(X, y) from a table: every column but the target is a numeric feature."""
     import pandas as pd
 
-    columns = ", ".join(map(str, frame.columns))
-    if not d.target:
-        raise ConfigError(f"{where}: a table needs dataset.target=COLUMN. Columns: {columns}.")
-    if d.target not in [str(c) for c in frame.columns]:
-        raise ConfigError(
-            f"{where}: Unknown dataset.target {d.target!r}. Choose one of: {columns}."
-        )
     frame.columns = [str(c) for c in frame.columns]
+    if not d.target:
+        raise ConfigError(
+            f"{where}: a table needs dataset.target=COLUMN. Columns: {', '.join(frame.columns)}."
+        )
+    if d.target not in frame.columns:
+        raise ConfigError(
+            f"{where}: Unknown dataset.target {d.target!r}. "
+            f"Choose one of: {', '.join(sorted(frame.columns))}."
+        )
     if frame.empty:
         raise ConfigError(f"{where}: the dataset is empty (0 samples).")
     features = frame.drop(columns=[d.target])
@@ -263,7 +265,7 @@ def _table_arrays(frame, d: DatasetSettings, where: str) -> tuple[np.ndarray, np
     rows, cols = np.nonzero(~np.isfinite(X))
     if len(rows):  # an empty cell, a short row, NaN or inf
         raise ConfigError(
-            f"{where}: the features contain missing, NaN or infinite values "
+            f"{where}: the features contain NaN, empty or infinite values "
             f"(first in column {features.columns[cols[0]]!r}, data row {rows[0] + 1})."
         )
     missing = np.flatnonzero(frame[d.target].isna().to_numpy())

@@ -313,7 +313,7 @@ class _Stack:
     state: list[torch.Tensor]  #: the optimizer's (K, P) buffers
     hp: dict  #: lr, weight_decay, momentum, grad_clip (inf: off) as (K, 1) columns; any_*
     dropout: bool  #: whether any member uses dropout
-    best: torch.Tensor | None  #: (K, P) each model's best epoch's weights; None: no patience
+    best_params: torch.Tensor | None  #: (K, P) each model's best epoch's weights (patience)
 
 
 def _stack(members: list[_Member], sizes: list[int], n_state: int, device) -> _Stack:
@@ -344,8 +344,10 @@ def _stack(members: list[_Member], sizes: list[int], n_state: int, device) -> _S
         "any_schedule": any(x.schedule != "constant" or x.warmup_epochs for x in o),
     }
     state = [torch.zeros_like(params) for _ in range(n_state)]
-    best = params.clone() if any(m.patience is not None for m in members) else None
-    return _Stack(members, params, mask, state, hp, any(m.dropout_gen for m in members), best)
+    best_params = params.clone() if any(m.patience is not None for m in members) else None
+    return _Stack(
+        members, params, mask, state, hp, any(m.dropout_gen for m in members), best_params
+    )
 
 
 def _keep(stack: _Stack, rows: list[int]) -> _Stack:
@@ -358,7 +360,7 @@ def _keep(stack: _Stack, rows: list[int]) -> _Stack:
         None if stack.mask is None else stack.mask.index_select(0, index),
         [buf.index_select(0, index) for buf in stack.state], hp,
         any(m.dropout_gen for m in members),
-        None if stack.best is None else stack.best.index_select(0, index),
+        None if stack.best_params is None else stack.best_params.index_select(0, index),
     )  # fmt: skip
 
 
@@ -395,8 +397,8 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
     the status (a non-finite loss freezes that model alone as ``diverged``), its
     early stopping (patience that runs out freezes that model alone, with its best
     epoch's weights) and ``.model``: the ``build_model`` network holding the trained
-    weights, in eval mode, ready for ``model.state_dict()`` and safetensors. ``seconds`` and
-    ``train_seconds`` are each model's share of the group's wall time (elapsed / K),
+    weights, in eval mode, ready for ``model.state_dict()`` and safetensors.
+    ``seconds`` and ``train_seconds`` are each model's share of the group's wall time (elapsed / K),
     so they add up to the sweep's time. Threads are the caller's (torch.set_num_threads).
     """
     if not settings_list:
@@ -463,10 +465,10 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
                 live.append(k)
         if improved:  # each model's best weights so far, one copy for the stack
             index = torch.tensor(improved, device=device)
-            stack.best.index_copy_(0, index, stack.params.index_select(0, index))
+            stack.best_params.index_copy_(0, index, stack.params.index_select(0, index))
         for k in stopped:
             stack.members[k].result.stopped_early = epoch < epochs
-            _unstack(stack.best[k], slots, stack.members[k].model)
+            _unstack(stack.best_params[k], slots, stack.members[k].model)
         return live
 
     live = record(0)
@@ -504,17 +506,12 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
 
     for k in live:  # the models that ran every epoch
         member = stack.members[k]
-        weights = stack.params if member.patience is None else stack.best
+        weights = stack.params if member.patience is None else stack.best_params
         _unstack(weights[k], slots, member.model)
     seconds = (time.perf_counter() - start) / K0
     for member in everyone:
-        r = member.result
-        r.train_seconds, r.model = seconds, member.model
-        r.epochs_run = r.model_epoch = r.history[-1]["epoch"]
-        r.best_epoch = max(member.best.epoch, 0)  # 0 when the initial network diverged
-        r.early_stopping = member.patience is not None
-        if r.early_stopping and r.status == "completed":
-            r.model_epoch = r.best_epoch
+        member.result.train_seconds, member.result.model = seconds, member.model
+        member.result.settle(member.best, early_stopping=member.patience is not None)
     return [member.result for member in everyone]
 
 

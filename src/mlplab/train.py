@@ -266,6 +266,15 @@ class FitResult:
     early_stopping: bool = False  #: trainer.early_stopping.patience was set
     stopped_early: bool = False  #: patience ran out before trainer.epochs
 
+    def settle(self, best: BestEpoch, early_stopping: bool) -> None:
+        """The epochs of a finished run; under early stopping, ``model`` holds the best's
+        weights (a diverged run keeps the weights it diverged with)."""
+        self.epochs_run = self.history[-1]["epoch"]
+        self.best_epoch = max(best.epoch, 0)  # -1 when the initial network diverged
+        self.early_stopping = early_stopping
+        restored = early_stopping and self.status == "completed"
+        self.model_epoch = self.best_epoch if restored else self.epochs_run
+
 
 def summarize(fitted: FitResult, task: str) -> dict:
     """The metric keys of ``result.json``.
@@ -369,7 +378,7 @@ def fit(model: nn.Module, data: Dataset, s: RunSettings, loss: str, progress=Non
     optimizer = make_optimizer(params, o)
     shuffle = torch.Generator(device="cpu").manual_seed(s.seed + 1)
     torch.manual_seed(s.seed)  # dropout draws from the global generator
-    result = FitResult(model=model, early_stopping=patience is not None)
+    result = FitResult(model=model)
     best = BestEpoch(early_stopping_metric(t.early_stopping, data), t.early_stopping.min_delta)
     best_state = None  # under early stopping: the best epoch's weights (and norm buffers)
     start = time.perf_counter()
@@ -412,11 +421,9 @@ def fit(model: nn.Module, data: Dataset, s: RunSettings, loss: str, progress=Non
             if patience is not None and best.since >= patience:
                 result.stopped_early = epoch < t.epochs
                 break
-    result.epochs_run = result.model_epoch = result.history[-1]["epoch"]
-    result.best_epoch = max(best.epoch, 0)  # 0 when the initial network already diverged
-    if best_state is not None and result.status == "completed":  # restore the best
+    result.settle(best, early_stopping=patience is not None)
+    if result.model_epoch != result.epochs_run:  # restore the best epoch's weights
         model.load_state_dict(best_state)
-        result.model_epoch = best.epoch
     result.train_seconds = time.perf_counter() - start
     model.eval()
     return result
