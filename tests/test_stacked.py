@@ -425,3 +425,17 @@ def test_hand_written_loss_gradients_are_autograds(loss):
         assert torch.allclose(
             stacked._loss_grad(out.detach().clone(), y, loss), expected, atol=1e-7
         )
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_training_knobs_on_cuda_match_fit_on_cuda():
+    group = settings(
+        *MIXED_KNOBS, common=["dataset.n_samples=200", "trainer.device=cuda"], epochs=30
+    )
+    data = load(group[0].dataset, torch.device("cuda"))
+    for s, got in zip(group, fit_many(group, data)):
+        model, loss = build_model(s, data)
+        ref = fit(model, data, s, loss)
+        assert_same_history(ref, got, rtol=1e-4)
+        assert_same_weights(ref.model, got.model, rtol=1e-3)
