@@ -431,7 +431,7 @@ def test_hand_written_loss_gradients_are_autograds(loss):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_the_training_knobs_on_cuda_match_fit_on_cuda():
     group = settings(
-        *MIXED_KNOBS, common=["dataset.n_samples=200", "trainer.device=cuda"], epochs=30
+        *MIXED_KNOBS, common=["dataset.n_samples=200", "trainer.device=cuda"], epochs=10
     )
     data = load(group[0].dataset, torch.device("cuda"))
     for s, got in zip(group, fit_many(group, data)):
