@@ -439,3 +439,28 @@ def test_the_training_knobs_on_cuda_match_fit_on_cuda():
         ref = fit(model, data, s, loss)
         assert_same_history(ref, got, rtol=1e-4)
         assert_same_weights(ref.model, got.model, rtol=1e-3)
+
+
+def test_a_sweep_over_the_knobs_gives_the_same_table_stacked_or_one_by_one(tmp_path):
+    import pandas as pd
+    from conftest import run_cli
+
+    tables = {}
+    for launcher in ("stacked", "basic"):
+        done = run_cli(
+            "-m", "trainer.early_stopping.patience=null,3", "optimizer.schedule=constant,cosine",
+            "optimizer.grad_clip=null,0.5", "trainer.epochs=30", f"hydra/launcher={launcher}",
+            f"hydra.sweep.dir={tmp_path / launcher}", cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        tables[launcher] = pd.read_csv(tmp_path / launcher / "results.csv")
+    stacked, basic = tables["stacked"], tables["basic"]
+    assert len(stacked) == 8 and set(stacked["status"]) == {"completed"}
+    stopping = stacked["trainer.early_stopping.patience"].notna()
+    assert (stacked.loc[stopping, "epochs_run"] < 30).any()  # some stopped early
+    assert stacked.loc[stopping, "last_val_acc"].notna().all()
+    assert stacked.loc[~stopping, "last_val_acc"].isna().all()
+    columns = ["epochs_run", "best_epoch", "train_loss", "val_loss", "val_acc", "last_val_loss"]
+    pd.testing.assert_frame_equal(
+        stacked[columns], basic[columns], check_exact=False, rtol=1e-4, atol=1e-6
+    )
