@@ -170,8 +170,8 @@ def make_optimizer(params: list[torch.Tensor], o: OptimizerSettings):
 
 
 # Schedule name -> the lr factor after ``k`` of the ``n`` epochs that follow the warmup:
-# the closed forms of torch.optim.lr_scheduler's ConstantLR(factor=1), StepLR and
-# CosineAnnealingLR (tests/test_train.py holds them against the schedulers themselves).
+# 1, then the closed forms of torch.optim.lr_scheduler's StepLR and CosineAnnealingLR
+# (tests/test_train.py holds them against the schedulers themselves).
 SCHEDULES = {
     "constant": lambda o, k, n: 1.0,
     "step": lambda o, k, n: o.gamma ** (k // o.step_size),

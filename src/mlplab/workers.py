@@ -35,9 +35,7 @@ def can_fork() -> bool:
     return sys.platform == "linux" and threading.active_count() == 1
 
 
-_interrupted = (
-    False  # set by _on_ctrl_c: some libraries turn a KeyboardInterrupt into another error
-)
+_interrupted = False  # set by _on_ctrl_c: some libraries turn a KeyboardInterrupt into another error
 
 
 def catch_ctrl_c() -> None:
