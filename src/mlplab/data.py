@@ -189,9 +189,14 @@ def from_file(d: DatasetSettings, rng):
     except ConfigError:  # said already (a ValueError too)
         raise
     except UNREADABLE as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{where}: cannot be read as a {suffix} file ({reason}).") from None
+        raise ConfigError(f"{where}: cannot be read as a {suffix} file ({_reason(exc)}).") from None
     return _table_arrays(frame, d, where)
+
+
+def _reason(exc: Exception) -> str:
+    """A reader's error as one line: its first line, or its type when it has no message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _read_npz(path: Path, where: str) -> dict:
@@ -218,7 +223,9 @@ def _read_npz(path: Path, where: str) -> dict:
             try:
                 arrays[key] = z[key]
             except UNREADABLE as exc:  # an object array (pickled), a broken .npy header
-                raise ConfigError(f"{where}: array {key!r} cannot be read ({exc}).") from None
+                raise ConfigError(
+                    f"{where}: array {key!r} cannot be read ({_reason(exc)})."
+                ) from None
             if not isinstance(arrays[key], np.ndarray):  # a member that is no .npy at all
                 raise ConfigError(f"{where}: {key!r} in the archive is not a NumPy array (.npy).")
     return arrays
