@@ -31,13 +31,20 @@ from .results import (
     RESULT_FILE,
     atomic_write,
     history_frame,
-    summarize,
     write_json,
     write_rows,
 )
 from .settings import ConfigError, RunSettings, flat
 from .stacked import fit_many, stackable
-from .train import FitResult, build_model, evaluate, fit, resolve_device
+from .train import (
+    FitResult,
+    build_model,
+    evaluate,
+    fit,
+    resolve_device,
+    summarize,
+    targets_for,
+)
 
 ACTIVATION_SAMPLE = 2000  # rows of X_train kept for the activation histograms
 
@@ -139,7 +146,7 @@ class Measurements:
         """Each job's result.json keys from the measurements, and its layers.csv rows."""
         start = time.perf_counter()
         models = [f.model for f in fitted]
-        ends = [f.history[-1]["epoch"] for f in fitted]
+        ends = [f.model_epoch for f in fitted]  # whose weights each model holds
         self._measure(models, ends)
         regions = self._regions(models)
         self.seconds += time.perf_counter() - start
@@ -248,10 +255,9 @@ def _write_job(job: Job, data: Dataset, loss: str, fitted: FitResult, inside: di
 
 def _outcome(fitted: FitResult, model, data: Dataset, loss: str) -> dict:
     out = {"status": fitted.status, "error": fitted.error, "train_seconds": fitted.train_seconds}
-    out.update(summarize(fitted.history, data.task))
+    out.update(summarize(fitted, data.task))
     if data.X_test is not None and fitted.status == "completed":
-        y = data.y_test.reshape(-1).long() if loss == "cross_entropy" else data.y_test
-        test_loss, test_acc = evaluate(model, data.X_test, y, loss)
+        test_loss, test_acc = evaluate(model, data.X_test, targets_for(data.y_test, loss), loss)
         out["test_loss"] = float(test_loss)
         if test_acc is not None:
             out["test_acc"] = float(test_acc)

@@ -85,37 +85,6 @@ def _jsonable(obj):
     return obj
 
 
-def summarize(history: list[dict], task: str) -> dict:
-    """Final and best metrics from a history: the metric keys of ``result.json``."""
-    last = history[-1] if history else {}
-    out = {
-        "epochs_run": int(last.get("epoch", 0)),
-        "train_loss": last.get("train_loss"),
-        "val_loss": last.get("val_loss"),
-    }
-    classification = task != "regression"
-    if classification:
-        out["train_acc"], out["val_acc"] = last.get("train_acc"), last.get("val_acc")
-    # best epoch: highest val accuracy (classification) or lowest val loss; train when no val
-    split = "val" if history and history[0].get("val_loss") is not None else "train"
-    if history:
-        if classification:
-            best = max(
-                history,
-                key=lambda r: (_num(r[f"{split}_acc"], -1), -_num(r[f"{split}_loss"], math.inf)),
-            )
-            out["best_val_acc"] = best["val_acc"]
-        else:
-            best = min(history, key=lambda r: _num(r[f"{split}_loss"], math.inf))
-        out["best_val_loss"] = best["val_loss"]
-        out["best_epoch"] = int(best["epoch"])
-    return out
-
-
-def _num(x, default):
-    return default if x is None or (isinstance(x, float) and math.isnan(x)) else x
-
-
 def read_result(run_dir: Path) -> dict | None:
     """The run's ``result.json``, or None when the run never finished writing it."""
     path = Path(run_dir) / RESULT_FILE

@@ -29,7 +29,10 @@ INIT_NAMES = (
 NORM_NAMES = ("none", "batch", "layer")
 LOSS_NAMES = ("auto", "mse", "bce", "cross_entropy")
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULE_NAMES = ("constant", "step", "cosine")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
+# the per-epoch metrics of history.csv, which early stopping can follow
+METRIC_NAMES = ("train_loss", "val_loss", "train_acc", "val_acc")
 
 
 class ConfigError(ValueError):
@@ -63,6 +66,8 @@ class DatasetSettings:
     seed: int = 42  #: fixes the data and the split, independent of the run's seed
     path: str | None = None  #: dataset=file: a .csv, .parquet or .npz file
     target: str | None = None  #: dataset=file with a table: the target column
+    folds: int | None = None  #: k-fold cross-validation into K folds (replaces val_fraction)
+    fold: int = 0  #: with folds: the fold held out for validation, 0 <= fold < folds
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,23 @@ class OptimizerSettings:
     lr: float  #: learning rate
     weight_decay: float = 0.0  #: L2 penalty (decoupled for adamw)
     momentum: float = 0.0  #: sgd and rmsprop only
+    # shared by every optimizer: their values live in config.yaml's optimizer section
+    _: dataclasses.KW_ONLY
+    schedule: str  #: how the lr changes from epoch to epoch: one of SCHEDULE_NAMES
+    warmup_epochs: int  #: epochs of linear warmup, from lr/(warmup_epochs+1) up to lr
+    step_size: int | None  #: schedule=step: epochs between two decays (StepLR's step_size)
+    gamma: float  #: schedule=step: the factor of each decay (StepLR's gamma)
+    min_lr: float  #: schedule=cosine: the lr it anneals to (CosineAnnealingLR's eta_min)
+    grad_clip: float | None  #: clip each step's gradients to this global L2 norm; null = off
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSettings:
+    """When to stop training before ``trainer.epochs``, and which epoch counts as best."""
+
+    patience: int | None  #: stop after this many epochs without improvement; null = off
+    metric: str  #: a history metric (METRIC_NAMES), or auto: val_acc, val_loss for regression
+    min_delta: float  #: an improvement must beat the best so far by more than this
 
 
 @dataclass(frozen=True)
@@ -103,6 +125,7 @@ class TrainerSettings:
         bool | None
     )  #: the run folder's PNGs; null = in single runs, not in sweep jobs (~0.3-0.7 s a job)
     regions: bool | None  #: count linear regions at init and end; null = in single runs only
+    early_stopping: EarlyStoppingSettings  #: stop on a plateau and keep the best epoch's weights
 
 
 @dataclass(frozen=True)
@@ -150,14 +173,29 @@ def keys_of(section: str) -> list[str]:
     return sorted(f.name for f in dataclasses.fields(cls))
 
 
+_field_types = functools.cache(typing.get_type_hints)  # a settings class's field types
+
+
 @functools.cache
 def schema() -> DictConfig:
     """The structured config Hydra merges YAML and overrides into (wrong types fail there).
 
     Built once: merging reads it and never changes it.
     """
-    cfg = OmegaConf.structured(RunSettings)
-    _unlock(cfg)  # frozen dataclasses make read-only nodes; Hydra must still merge into them
+    return _laid_out(RunSettings)
+
+
+def _laid_out(cls) -> DictConfig:
+    """``cls`` as a structured config, its sections laid out and unlocked, nested ones too.
+
+    Frozen dataclasses make read-only nodes and Hydra must still merge into them; a
+    section left missing would be laid out read-only by the merge itself.
+    """
+    cfg = OmegaConf.structured(cls)
+    _unlock(cfg)
+    for name, kind in _field_types(cls).items():
+        if dataclasses.is_dataclass(kind):
+            cfg[name] = _laid_out(kind)
     return cfg
 
 
@@ -202,8 +240,9 @@ def from_tree(tree: dict, cls: type = RunSettings):
     """
     values = {}
     for f in dataclasses.fields(cls):
-        kind = _field_types(cls)[f.name]
-        value = tree[f.name]
+        if f.name not in tree and f.default is not dataclasses.MISSING:
+            continue  # an optional knob no config sets: its dataclass default ("off")
+        kind, value = _field_types(cls)[f.name], tree[f.name]
         values[f.name] = from_tree(value, kind) if dataclasses.is_dataclass(kind) else value
     return cls(**values)
 
@@ -239,6 +278,16 @@ def validate(s: RunSettings) -> RunSettings:
         )
     if t.epochs < 0:
         raise ConfigError(f"trainer.epochs must be >= 0, got {t.epochs}.")
+    _validate_schedule(o, t.epochs)
+    if o.grad_clip is not None:
+        _check_positive("optimizer.grad_clip", o.grad_clip, "or null (off)")
+    es = t.early_stopping
+    if es.patience is not None and es.patience < 1:
+        raise ConfigError(
+            f"trainer.early_stopping.patience must be a positive integer or null (off), got {es.patience}."
+        )
+    choose("trainer.early_stopping.metric", es.metric, ["auto", *METRIC_NAMES])
+    _check_range("trainer.early_stopping.min_delta", es.min_delta, 0.0, math.inf, hi_open=True)
     if t.batch_size is not None and t.batch_size <= 0:
         raise ConfigError(
             f"trainer.batch_size must be a positive integer or null (full batch), got {t.batch_size}."
@@ -263,6 +312,16 @@ def validate(s: RunSettings) -> RunSettings:
         raise ConfigError(f"dataset.n_features must be a positive integer, got {d.n_features}.")
     if d.k is not None and d.k < 1:
         raise ConfigError(f"dataset.k must be >= 1, got {d.k}.")
+    if d.folds is not None and d.folds < 2:
+        raise ConfigError(
+            f"dataset.folds must be an integer >= 2 or null (no cross-validation), got {d.folds}."
+        )
+    if d.folds is None and d.fold != 0:
+        raise ConfigError(f"dataset.fold={d.fold} needs dataset.folds=K (k-fold cross-validation).")
+    if d.folds is not None and not 0 <= d.fold < d.folds:
+        raise ConfigError(
+            f"dataset.fold must be in 0..{d.folds - 1} with dataset.folds={d.folds}, got {d.fold}."
+        )
     if d.name == "file" and not d.path:
         raise ConfigError("dataset=file needs dataset.path=FILE (.csv, .parquet or .npz).")
     if d.name == "file" and not Path(d.path).expanduser().is_file():
@@ -270,9 +329,39 @@ def validate(s: RunSettings) -> RunSettings:
     return s
 
 
-def _check_positive(key: str, value: float) -> None:
+def _validate_schedule(o: OptimizerSettings, epochs: int) -> None:
+    """The lr schedule's knobs, each refused where its schedule does not use it."""
+    choose("optimizer.schedule", o.schedule, SCHEDULE_NAMES)
+    if o.warmup_epochs < 0:
+        raise ConfigError(f"optimizer.warmup_epochs must be >= 0, got {o.warmup_epochs}.")
+    if o.warmup_epochs and o.warmup_epochs >= epochs:
+        raise ConfigError(
+            f"optimizer.warmup_epochs={o.warmup_epochs} leaves no epoch at the full lr: "
+            f"it must be below trainer.epochs={epochs}."
+        )
+    if o.schedule == "step" and o.step_size is None:
+        raise ConfigError(
+            "optimizer.schedule=step needs optimizer.step_size=N (epochs between two decays)."
+        )
+    if o.step_size is not None and o.schedule != "step":
+        raise ConfigError(
+            f"optimizer.step_size={o.step_size} applies to optimizer.schedule=step only, not {o.schedule!r}."
+        )
+    if o.step_size is not None and o.step_size < 1:
+        raise ConfigError(f"optimizer.step_size must be a positive integer, got {o.step_size}.")
+    if not (0 < o.gamma <= 1):
+        raise ConfigError(f"optimizer.gamma must be in (0, 1], got {o.gamma}.")
+    if o.min_lr and o.schedule != "cosine":
+        raise ConfigError(
+            f"optimizer.min_lr={o.min_lr} applies to optimizer.schedule=cosine only, not {o.schedule!r}."
+        )
+    _check_range("optimizer.min_lr", o.min_lr, 0.0, o.lr)
+
+
+def _check_positive(key: str, value: float, alternative: str = "") -> None:
     if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"{key} must be a positive number, got {value}.")
+        what = f"a positive number {alternative}".rstrip()
+        raise ConfigError(f"{key} must be {what}, got {value}.")
 
 
 def _check_range(key, value, lo, hi, hi_open=False) -> None:
