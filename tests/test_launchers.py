@@ -156,7 +156,7 @@ def test_the_stacks_a_dead_worker_left_run_in_this_process(tmp_path, monkeypatch
     from mlplab.cli import run
 
     # workers are forked from this process (no other thread runs): they inherit the fault
-    assert threading.active_count() == 1
+    assert threading.active_count() == 1, threading.enumerate()
     monkeypatch.setattr(mlplab.job, "fit_many", _die_in_a_worker_for_depth_two(mlplab.job.fit_many))
     grid = ["-m", "model.hidden=[4],[8],[4,4],[8,8]", "seed=0,1", "trainer.epochs=3",
             "hydra.launcher.workers=2", f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from . import diagnostics
 from .compose import Job
@@ -264,11 +265,18 @@ def _outcome(fitted: FitResult, model, data: Dataset, loss: str) -> dict:
     return out
 
 
-def _progress_bar(s: RunSettings):
-    from tqdm.auto import tqdm
+class ProgressBar(tqdm):
+    """tqdm (a widget in a notebook) without its monitor thread: a thread left alive in this
+    process would keep a later sweep from forking its workers (hydra/launcher=stacked)."""
 
+    monitor_interval = 0
+
+
+def _progress_bar(s: RunSettings):
     # delay: the bar appears only for runs that last more than a few seconds
-    bar = tqdm(total=s.trainer.epochs, delay=3.0, unit="epoch", leave=False, dynamic_ncols=True)
+    bar = ProgressBar(
+        total=s.trainer.epochs, delay=3.0, unit="epoch", leave=False, dynamic_ncols=True
+    )
 
     def update(epoch: int, row: dict):
         bar.update(1)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hydra.core.utils import JobReturn, JobStatus
-from tqdm.auto import tqdm
 
 log = logging.getLogger("mlplab.sweep")  # one line per job, into the sweep's sweep.log
 LOG_FILE = "sweep.log"
@@ -173,6 +172,8 @@ def run(launcher, groups: list[list], workers: int, fail_fast: bool) -> dict[int
 
     With ``fail_fast``, stop launching groups once one has a job that did not complete.
     """
+    from mlplab.job import ProgressBar
+
     results: dict[int, dict] = {}
     failed = 0
     done = _each_done(launcher, groups, workers)
@@ -181,7 +182,9 @@ def run(launcher, groups: list[list], workers: int, fail_fast: bool) -> dict[int
         for group, outcome in done:
             if bar is None:  # made after the workers are forked (tqdm may start a thread)
                 total = sum(map(len, groups))
-                bar = _Bar(total=total, unit="job", desc="sweep", dynamic_ncols=True, disable=None)
+                bar = ProgressBar(
+                    total=total, unit="job", desc="sweep", dynamic_ncols=True, disable=None
+                )
             for job, result in zip(group, outcome):
                 results[job.num] = result
                 failed += result["status"] != "completed"
@@ -196,13 +199,6 @@ def run(launcher, groups: list[list], workers: int, fail_fast: bool) -> dict[int
         if bar is not None:
             bar.close()
     return results
-
-
-class _Bar(tqdm):
-    """The sweep's progress bar (a widget in a notebook), without tqdm's monitor thread:
-    a thread left alive would keep the next sweep in this process from forking workers."""
-
-    monitor_interval = 0
 
 
 PLACES = ("local", "ray", "submitit")
