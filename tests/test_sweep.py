@@ -1,6 +1,7 @@
 """Sweeps through the real command: tables, failures, fail_fast, kill + resume, aggregate, compare."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -342,3 +343,85 @@ def test_ctrl_c_stops_the_sweep_with_one_line_and_it_resumes(tmp_path):
     rerun = run_cli(*args, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert len(read(tmp_path, "results.csv")) == 12
+
+
+# ---------------------------------------------------------------- watching a sweep
+
+
+def test_the_plan_shows_the_stacks_and_runs_nothing(tmp_path):
+    grid = [
+        "-m",
+        "model.hidden=[4],[8],[4,4]",
+        "seed=0,1",
+        "trainer.epochs=2",
+        "hydra.sweep.dir=sweep",
+    ]
+    plan = run_cli(*grid, "sweep.plan=true", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    lines = plan.stdout.splitlines()
+    assert (
+        lines[0]
+        == "plan: 6 jobs: 0 complete (skipped), 0 invalid, 6 in 2 stacks, 0 alone; on 2 processes"
+    )
+    assert "stack 1: 4 models, dataset=two_moons depth=1 activation=relu" in lines[1]
+    assert lines[1].endswith("widths 4, 8") and "depth=2" in lines[2]
+    assert not (tmp_path / "sweep").exists()  # nothing written
+    # after part of the grid has run, the plan says what a resume skips
+    assert run_cli(*grid[:1], "model.hidden=[4]", *grid[2:], cwd=tmp_path).returncode == 0
+    again = run_cli(*grid, "sweep.plan=true", "model.hidden=[4],[8],[4,4],[0]", cwd=tmp_path)
+    assert again.stdout.splitlines()[0].startswith(
+        "plan: 8 jobs: 2 complete (skipped), 2 invalid, 4 in 2 stacks"
+    )
+    assert re.search(
+        r"invalid: model.hidden=\[0\] seed=0 .*: model.hidden=\[0\]: every width", again.stdout
+    )
+    # a launcher that runs jobs one by one: the count
+    basic = run_cli(*grid, "sweep.plan=true", "hydra/launcher=basic", cwd=tmp_path)
+    assert (
+        basic.stdout.strip()
+        == "plan: 6 jobs: 2 complete (skipped); BasicLauncher runs each job alone"
+    )
+
+
+def test_a_sweep_shows_one_progress_bar_on_a_terminal_and_logs_each_job_to_a_file(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()  # a terminal of 100 columns, as a user's shell gives one
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlplab", "-m", "model.hidden=[4],[8],[0]", "seed=0,1",
+         "trainer.epochs=3", "hydra.sweep.dir=sweep"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=secondary,
+    )  # fmt: skip
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the other end closed: the sweep is over
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=300) == 1  # the [0] jobs failed
+    screen = seen.decode(errors="replace")
+    assert re.search(r"sweep: 100%.*\| 4/4 \[.*failed=0", screen), screen  # 2 invalid never ran
+    assert "#" not in screen  # no line per job on the terminal ...
+    log = (tmp_path / "sweep" / "sweep.log").read_text().splitlines()
+    assert len([line for line in log if " completed: " in line]) == 4  # ... they are in the log
+    assert "6 jobs: 0 complete (skipped), 2 invalid, 4 in 1 stacks" in log[0]
+
+
+def test_summary_groups_over_folds_as_over_seeds(tmp_path):
+    proc = run_cli("-m", "dataset=iris", "dataset.folds=3", "dataset.fold=range(3)", "seed=0,1",
+                   "model.hidden=[4],[8]", "trainer.epochs=3", "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    results, summary = read(tmp_path, "results.csv"), read(tmp_path, "summary.csv")
+    assert len(results) == 12 and sorted(summary["hidden"]) == ["[4]", "[8]"]
+    assert (summary["n"] == 6).all() and "dataset.fold" not in summary.columns
+    by_hand = results.groupby("hidden")["val_acc"].mean()
+    for _, row in summary.iterrows():
+        assert row["val_acc_mean"] == pytest.approx(by_hand[row["hidden"]])

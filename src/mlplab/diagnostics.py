@@ -332,7 +332,7 @@ def _real_units(stack: Stack, l: int) -> torch.Tensor:
     """(K, 1, width) float: 1 on each model's real units of layer l, 0 on padding."""
     W = stack.layers[l][0]
     widths = torch.tensor([w[l] for w in stack.widths], device=W.device)
-    return (torch.arange(W.shape[2], device=W.device) < widths[:, None]).double()[:, None]
+    return (torch.arange(W.shape[2], device=W.device) < widths[:, None]).to(W.dtype)[:, None]
 
 
 def stack_layer_stats(
@@ -355,22 +355,33 @@ def stack_layer_stats(
             per_model = stack_scores(outputs[-1], targets_for(y, loss), loss)[0]  # (K,)
             grads = torch.autograd.grad(per_model.sum(), Ws)
     numbers = []
+    N = len(X)
     with torch.no_grad():
         for l, out in enumerate(outputs):
-            real = _real_units(stack, l)  # (K, 1, width)
-            out = out.detach().double()
-            n = real.sum((1, 2)) * len(X)
-            mean = (out * real).sum((1, 2)) / n
-            var = ((out - mean[:, None, None]) ** 2 * real).sum((1, 2)) / n
-            zero = (out == 0).double() * real
-            dead = zero.prod(1, keepdim=True).sum((1, 2)) / real.sum((1, 2))
-            weight = Ws[l].detach().double().pow(2).sum((1, 2)).sqrt()
+            # Sums over every unit, less what the padding adds: a padded unit's weights and
+            # bias are zero, so it outputs act(0) on every row (sigmoid's is 0.5). float64
+            # accumulators: an exploding init's squares overflow float32.
+            out = out.detach()
+            widths = out.new_tensor([w[l] for w in stack.widths], dtype=torch.float64)
+            pad = out.shape[2] - widths  # (K,) padded units
+            c = float(act(torch.zeros(()))) if l < depth - 1 else 0.0
+            n = N * widths
+            total = out.sum((1, 2), dtype=torch.float64) - N * pad * c
+            squares = _norm(out, 2) ** 2 - N * pad * c * c
+            absolute = _norm(out, 1) - N * pad * abs(c)
+            zero = out == 0
+            zeros = zero.sum((1, 2)) - N * pad * (c == 0)
+            dead = zero.all(1).sum(1) - pad * (c == 0)
+            mean = total / n
+            std = (squares / n - mean**2).clamp_min(0).sqrt()
+            weight = _norm(Ws[l].detach(), 2)
             if grads is None:
                 grad = torch.full_like(weight, math.nan)
-            else:
-                grad = (grads[l].double() * _weight_mask(stack, l)).pow(2).sum((1, 2)).sqrt()
-            numbers.append(torch.stack([mean, var.sqrt(), (out.abs() * real).sum((1, 2)) / n,
-                                        zero.sum((1, 2)) / n, dead, weight, grad], 1))  # fmt: skip
+            else:  # padding's gradients left out (sigmoid's act(0) feeds the next layer's)
+                grad = _norm(grads[l] * _weight_mask(stack, l), 2)
+            numbers.append(
+                torch.stack([mean, std, absolute / n, zeros / n, dead / widths, weight, grad], 1)
+            )
         table = torch.stack(numbers, 1).cpu().tolist()  # (K, layers, 7): one host sync
     rows = []
     for k in range(K):
@@ -388,11 +399,16 @@ def stack_layer_stats(
     return rows
 
 
+def _norm(x: torch.Tensor, order: int) -> torch.Tensor:
+    """Each model's vector norm of x (K, ...), accumulated in float64."""
+    return torch.linalg.vector_norm(x, order, dim=tuple(range(1, x.dim())), dtype=torch.float64)
+
+
 def _weight_mask(stack: Stack, l: int) -> torch.Tensor:
     """(K, in, out) 1 on each model's real weights of layer l: padding's gradients left out."""
     W = stack.layers[l][0]
     rows = _real_units(stack, l - 1)[:, 0, :, None] if l > 0 else W.new_ones(1, W.shape[1], 1)
-    return rows.double() * _real_units(stack, l)
+    return rows * _real_units(stack, l)
 
 
 def stack_regions(stack: Stack, points: torch.Tensor, budget: int = 1 << 24) -> list[int | None]:

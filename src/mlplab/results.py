@@ -324,12 +324,12 @@ def _draw_sweep(sweep_dir: Path, results, summary, metric: str, by: str) -> None
     if len(done) and (done["epochs_run"] > 0).any():
         curve = "val_loss" if done["val_loss"].notna().any() else "train_loss"
         figures.append(lambda: plots.sweep_curves(
-            _long(sweep_dir, done, HISTORY_FILE, by), by, sweep_dir / "curves.png", metric=curve,
-            title=sweep_dir.name))  # fmt: skip
+            _long(sweep_dir, done, HISTORY_FILE, by, ["epoch", curve]), by,
+            sweep_dir / "curves.png", metric=curve, title=sweep_dir.name))  # fmt: skip
     if len(done):
         figures.append(lambda: plots.layer_profile(
-            _long(sweep_dir, done, LAYERS_FILE, by, epoch=0), by, sweep_dir / "layers.png",
-            title=sweep_dir.name))  # fmt: skip
+            _long(sweep_dir, done, LAYERS_FILE, by, ["epoch", "layer", "act_std"], epoch=0), by,
+            sweep_dir / "layers.png", title=sweep_dir.name))  # fmt: skip
     for draw in figures:
         try:
             draw()
@@ -337,8 +337,9 @@ def _draw_sweep(sweep_dir: Path, results, summary, metric: str, by: str) -> None
             print(f"mlplab: warning: sweep figure skipped: {exc}", file=sys.stderr)
 
 
-def _long(sweep_dir: Path, done, table: str, by: str, epoch: int | None = None):
-    """Every completed run's ``table`` rows in one long frame, with ``run`` and the ``by`` columns."""
+def _long(sweep_dir: Path, done, table: str, by: str, columns: list[str], epoch: int | None = None):
+    """``columns`` of every completed run's ``table`` in one long frame, with ``run`` and the
+    ``by`` columns (the rows at ``epoch`` only, if given)."""
     import pandas as pd
 
     keys = [k.strip() for k in by.split(",")]
@@ -346,25 +347,22 @@ def _long(sweep_dir: Path, done, table: str, by: str, epoch: int | None = None):
     if missing:
         choices = ", ".join(map(str, done.columns))
         raise ConfigError(f"Unknown plot_by {missing[0]!r}. Choose one of: {choices}.")
-    header, rows = None, []
+    rows = []
     for run_dir, *values in done[["run_dir", *keys]].itertuples(index=False):
         try:
             with open(sweep_dir / run_dir / table, newline="") as file:
-                lines = list(csv.reader(file))
+                lines = csv.reader(file)
+                header = next(lines)
+                at = [header.index(c) for c in ("epoch", *columns)]
+                for line in lines:
+                    if epoch is None or line[at[0]] == str(epoch):
+                        rows.append([*(line[i] for i in at[1:]), run_dir, *values])
         except FileNotFoundError:
             continue
-        header = lines[0]
-        at = header.index("epoch")
-        rows += [
-            [*line, run_dir, *values]
-            for line in lines[1:]
-            if epoch is None or line[at] == str(epoch)
-        ]
-    if header is None:
+    if not rows:
         raise ConfigError(f"No finished runs with {table} to draw.")
-    frame = pd.DataFrame(rows, columns=[*header, "run", *keys])
-    numeric = [c for c in header if c != "kind"]
-    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    frame = pd.DataFrame(rows, columns=[*columns, "run", *keys])
+    frame[columns] = frame[columns].apply(pd.to_numeric, errors="coerce")
     return frame
 
 
