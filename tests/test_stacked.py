@@ -13,8 +13,9 @@ from safetensors.torch import load_file, save_file
 
 from mlplab import stacked
 from mlplab.data import load
+from mlplab.grouping import stack_groups, stack_key, stackable
 from mlplab.model import ACTIVATIONS
-from mlplab.stacked import fit_many, stack_groups, stack_key, stackable
+from mlplab.stacked import fit_many
 from mlplab.train import LOSSES, build_model, fit
 
 METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")

@@ -425,3 +425,22 @@ def test_summary_groups_over_folds_as_over_seeds(tmp_path):
     by_hand = results.groupby("hidden")["val_acc"].mean()
     for _, row in summary.iterrows():
         assert row["val_acc_mean"] == pytest.approx(by_hand[row["hidden"]])
+
+
+def test_planning_and_resuming_a_finished_sweep_never_import_torch(tmp_path):
+    """The launching process plans, records and writes the tables without torch (~1 s)."""
+    script = (
+        "import sys\nfrom mlplab.cli import run\n"
+        "run(['-m', 'model.hidden=[4],[8]', 'seed=0,1', 'trainer.epochs=2', 'hydra.sweep.dir=sweep', *sys.argv[1:]])\n"
+        "print('torch' in sys.modules)\n"
+    )
+    plan = subprocess.run([sys.executable, "-c", script, "sweep.plan=true"], cwd=tmp_path,
+                          capture_output=True, text=True)  # fmt: skip
+    assert plan.returncode == 0 and plan.stdout.strip().endswith("False"), plan.stderr[-2000:]
+    assert run_cli("-m", "model.hidden=[4],[8]", "seed=0,1", "trainer.epochs=2", "hydra.sweep.dir=sweep",
+                   cwd=tmp_path).returncode == 0  # fmt: skip
+    resumed = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "4 complete (skipped)" in resumed.stderr and resumed.stdout.strip().endswith("False")

@@ -108,7 +108,7 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
             result = run_single(s, run_dir, list(overrides))
     except ConfigError as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:  # recorded in the sweep's table
-            from .job import record_invalid
+            from .results import record_invalid
 
             config = settings.flat(settings.task_tree(cfg))
             return record_invalid(

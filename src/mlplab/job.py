@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from . import diagnostics
 from .compose import Job
 from .data import Dataset, load
+from .grouping import stackable
 from .model import count_params, resolve_init
+from .progress import ProgressBar
 from .results import (
     CHECKPOINT_FILE,
     HISTORY_COLUMNS,
@@ -32,11 +33,12 @@ from .results import (
     RESULT_FILE,
     atomic_write,
     history_frame,
+    record_failure,
     write_json,
     write_rows,
 )
 from .settings import ConfigError, RunSettings, flat
-from .stacked import fit_many, stackable
+from .stacked import fit_many
 from .train import (
     FitResult,
     build_model,
@@ -211,18 +213,8 @@ def _base_result(job: Job) -> dict:
 
 def _record_failure(job: Job, exc: BaseException) -> dict:
     """Write a failed job's result.json (why it failed) and return it."""
-    result = {**_base_result(job), "error": f"{type(exc).__name__}: {exc}"}
-    if not isinstance(exc, ValueError):  # a bug or a crash, not a user's mistake: say where
-        result["traceback"] = traceback.format_exc()
-    write_json(job.run_dir / RESULT_FILE, result)
-    return {**result, "run_dir": str(job.run_dir)}
-
-
-def record_invalid(job: Job) -> dict:
-    """A job whose settings failed validation: its result.json, with the one-line reason."""
-    result = {**_base_result(job), "error": f"ConfigError: {job.error}"}
-    write_json(job.run_dir / RESULT_FILE, result)
-    return {**result, "run_dir": str(job.run_dir)}
+    trace = None if isinstance(exc, ValueError) else traceback.format_exc()  # a bug: say where
+    return record_failure(job, f"{type(exc).__name__}: {exc}", trace)
 
 
 def _write_job(job: Job, data: Dataset, loss: str, fitted: FitResult, inside: dict, single: bool):
@@ -263,13 +255,6 @@ def _outcome(fitted: FitResult, model, data: Dataset, loss: str) -> dict:
         if test_acc is not None:
             out["test_acc"] = float(test_acc)
     return out
-
-
-class ProgressBar(tqdm):
-    """tqdm (a widget in a notebook) without its monitor thread: a thread left alive in this
-    process would keep a later sweep from forking its workers (hydra/launcher=stacked)."""
-
-    monitor_interval = 0
 
 
 def _progress_bar(s: RunSettings):

@@ -169,6 +169,25 @@ def _read_jobs(path: Path) -> list[dict]:
         return []
 
 
+def record_failure(job, error: str, traceback: str | None = None) -> dict:
+    """Write the result.json of a job (``compose.Job``) that failed before or while it ran."""
+    result = {
+        "status": "failed",
+        "error": error,
+        "overrides": list(job.overrides),
+        "config": job.config,
+    }
+    if traceback:
+        result["traceback"] = traceback
+    write_json(Path(job.run_dir) / RESULT_FILE, result)
+    return {**result, "run_dir": str(job.run_dir)}
+
+
+def record_invalid(job) -> dict:
+    """A job whose settings failed validation: its result.json, with the one-line reason."""
+    return record_failure(job, f"ConfigError: {job.error}")
+
+
 def job_row(result: dict, run_dir: str) -> dict:
     """One results.csv row from a job's result (``run_dir`` relative to the sweep)."""
     config = result.get("config") or {}

@@ -34,12 +34,12 @@ class Plan:
 def make_plan(jobs: list, max_models: int) -> Plan:
     """Skip the complete jobs, set the invalid ones aside, and stack the rest.
 
-    Jobs that stack (``mlplab.stacked.stack_key``) are sorted by width before they are
+    Jobs that stack (``mlplab.grouping.stack_key``) are sorted by width before they are
     cut into stacks of at most ``max_models``, so a stack pads its narrow models little.
     Per-epoch layer statistics (``trainer.layer_stats_every``) need fit's own loop.
     """
+    from mlplab.grouping import stack_groups
     from mlplab.results import is_complete
-    from mlplab.stacked import stack_groups
 
     plan = Plan()
     todo = []
@@ -75,8 +75,7 @@ def job_configs(launcher):
 def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list[JobReturn]:
     """Run a batch of jobs; return each one's JobReturn, its result dict as return value
     (None for a job that ``sweep.fail_fast`` kept from starting)."""
-    from mlplab.job import record_invalid
-    from mlplab.results import read_result
+    from mlplab.results import read_result, record_invalid
 
     configs = job_configs(launcher)
     jobs = configs.jobs(job_overrides, first)
@@ -149,22 +148,16 @@ def describe(launcher, job_overrides: Sequence[Sequence[str]]) -> str:
 def worker_count(launcher, jobs: list, groups: int) -> int:
     """``hydra.launcher.workers``, or one per usable core; never more than the stacks.
 
-    1 (this process only) outside Linux (no fork: each process would import torch again),
-    and wherever a job may use CUDA (a CUDA context does not survive a fork).
+    1 (this process only) outside Linux (workers are forked) and once this process has
+    started CUDA (a CUDA context does not survive a fork). This process plans and writes
+    the tables; it imports torch only when it trains itself, so workers forked from it
+    may each use CUDA.
     """
-    if sys.platform != "linux" or _may_use_cuda(jobs):
+    torch = sys.modules.get("torch")
+    if sys.platform != "linux" or (torch is not None and torch.cuda.is_initialized()):
         return 1
     cores = len(os.sched_getaffinity(0))
     return max(1, min(launcher.workers or cores, groups))
-
-
-def _may_use_cuda(jobs: list) -> bool:
-    import torch
-
-    if torch.cuda.is_initialized():
-        return True
-    devices = {job.settings.trainer.device for job in jobs if job.settings is not None}
-    return torch.cuda.is_available() and bool(devices - {"cpu"})
 
 
 def run(launcher, groups: list[list], workers: int, fail_fast: bool) -> dict[int, dict]:
@@ -172,7 +165,7 @@ def run(launcher, groups: list[list], workers: int, fail_fast: bool) -> dict[int
 
     With ``fail_fast``, stop launching groups once one has a job that did not complete.
     """
-    from mlplab.job import ProgressBar
+    from mlplab.progress import ProgressBar
 
     results: dict[int, dict] = {}
     failed = 0
@@ -212,8 +205,6 @@ def _each_done(launcher, groups: list[list], workers: int) -> Iterator[tuple[lis
         sweep_dir = launcher.jobs.sweep_dir
         yield from _on_submitit(groups, launcher.options["submitit"], sweep_dir)
     elif workers == 1:
-        from mlplab.job import run_group
-
         for group in groups:
             yield group, run_group(group)
     else:
@@ -230,6 +221,8 @@ def _on_pool(groups: list[list], workers: int) -> Iterator[tuple[list, list[dict
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
+    # Imported here, before the fork, so that every worker starts with torch loaded (two
+    # processes importing torch at once take ~3 s each here; a fork takes milliseconds).
     from mlplab.job import run_group
 
     # Fork starts a worker in milliseconds with torch loaded; but a lock that another
@@ -276,10 +269,16 @@ def _worker_start() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def run_group(group: list) -> list[dict]:
+    """``mlplab.job.run_group``, imported where the group runs: in a worker, a Ray task or a
+    submitit job. This process never imports torch for the jobs it hands out."""
+    from mlplab.job import run_group as run
+
+    return run(group)
+
+
 def _on_ray(groups: list[list], ray_init: dict) -> Iterator[tuple[list, list[dict]]]:
     import ray
-
-    from mlplab.job import run_group
 
     started = not ray.is_initialized()
     if started:
@@ -299,8 +298,6 @@ def _on_submitit(
     groups: list[list], options: dict, sweep_dir: Path
 ) -> Iterator[tuple[list, list[dict]]]:
     import submitit
-
-    from mlplab.job import run_group
 
     params = dict(options)
     executor = submitit.AutoExecutor(
