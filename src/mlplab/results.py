@@ -375,14 +375,12 @@ def _long(sweep_dir: Path, done, table: str, by: str, columns: list[str], epoch:
                 at = [header.index(c) for c in ("epoch", *columns)]
                 for line in lines:
                     if epoch is None or line[at[0]] == str(epoch):
-                        rows.append([*(line[i] for i in at[1:]), run_dir, *values])
+                        rows.append([*(float(line[i] or "nan") for i in at[1:]), run_dir, *values])
         except FileNotFoundError:
             continue
     if not rows:
         raise ConfigError(f"No finished runs with {table} to draw.")
-    frame = pd.DataFrame(rows, columns=[*columns, "run", *keys])
-    frame[columns] = frame[columns].apply(pd.to_numeric, errors="coerce")
-    return frame
+    return pd.DataFrame(rows, columns=[*columns, "run", *keys])
 
 
 def format_summary(results, summary, metric: str = "auto") -> str:
