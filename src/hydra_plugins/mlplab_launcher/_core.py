@@ -170,28 +170,23 @@ def run(launcher, groups: list[list], workers: int, fail_fast: bool) -> dict[int
 
     results: dict[int, dict] = {}
     failed = 0
+    bar = ProgressBar(total=sum(map(len, groups)), unit="job", desc="sweep", dynamic_ncols=True,
+                      disable=None, postfix={"failed": 0})  # fmt: skip
     done = _each_done(launcher, groups, workers)
-    bar = None
     try:
         for group, outcome in done:
-            if bar is None:  # made after the workers are forked (tqdm may start a thread)
-                total = sum(map(len, groups))
-                bar = ProgressBar(
-                    total=total, unit="job", desc="sweep", dynamic_ncols=True, disable=None
-                )
             for job, result in zip(group, outcome):
                 results[job.num] = result
                 failed += result["status"] != "completed"
                 log.info(f"#{job.num} {result['status']}: {' '.join(job.overrides)}"
                          + (f": {result['error']}" if result.get("error") else ""))  # fmt: skip
-            bar.update(len(group))
             bar.set_postfix(failed=failed, refresh=False)
+            bar.update(len(group))
             if fail_fast and failed:
                 break
     finally:
         done.close()  # stops the workers if the loop ended early
-        if bar is not None:
-            bar.close()
+        bar.close()
     return results
 
 
