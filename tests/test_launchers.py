@@ -224,3 +224,35 @@ def test_a_joblib_sweep_resumes_leaving_finished_jobs_untouched(tmp_path):
 def test_all_extras_resolve_together():
     proc = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _raise_for_width_eight(fit):
+    """fit, but the run of width 8 raises (a bug, say), wherever it trains."""
+
+    def broken(model, data, s, loss, progress=None):
+        if s.model.hidden == [8]:
+            raise RuntimeError("planted")
+        return fit(model, data, s, loss, progress)
+
+    return broken
+
+
+def test_a_job_that_raises_is_recorded_and_the_rest_complete(tmp_path, monkeypatch):
+    import mlplab.job
+    from mlplab.cli import run
+    from mlplab.results import SweepFailed
+
+    monkeypatch.setattr(mlplab.job, "fit", _raise_for_width_eight(mlplab.job.fit))
+    # norm=layer does not stack: each job trains alone with fit
+    grid = ["-m", "model.hidden=[4],[8],[16]", "model.norm=layer", "trainer.epochs=2",
+            "hydra.launcher.workers=1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
+    with pytest.raises(SweepFailed):
+        run(grid)
+    results = pd.read_csv(tmp_path / "sweep" / "results.csv").set_index("hidden")
+    assert results.loc["[8]", "status"] == "failed"
+    assert results.loc["[8]", "error"] == "RuntimeError: planted"
+    assert (results.drop("[8]")["status"] == "completed").all()
+    failed = json.loads(
+        (tmp_path / "sweep" / results.loc["[8]", "run_dir"] / "result.json").read_text()
+    )
+    assert "raise RuntimeError" in failed["traceback"]  # a bug says where it happened

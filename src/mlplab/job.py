@@ -72,18 +72,21 @@ def run_group(jobs: list[Job], single: bool = False) -> list[dict]:
         return [_record_failure(job, exc) for job in jobs]
     models, loss = [m for m, _ in built], built[0][1]
     measuring = Measurements(jobs, data, loss, single)
-    measuring.at_init(models)
-    if len(jobs) == 1:
-        fitted = [_fit_alone(jobs[0].settings, models[0], data, loss, measuring, single)]
-    else:
-        try:
+    try:
+        measuring.at_init(models)
+        if len(jobs) == 1:
+            fitted = [_fit_alone(jobs[0].settings, models[0], data, loss, measuring, single)]
+        else:
             fitted = fit_many([job.settings for job in jobs], data, models)
-        except Exception:  # e.g. out of memory for the whole stack: one by one instead
+        measured = measuring.at_end(fitted)
+    except Exception as exc:
+        if len(jobs) > 1:  # out of memory for the whole stack, say: one by one instead
             return [result for job in jobs for result in run_group([job])]
-    results = []
-    for job, fit_result, inside in zip(jobs, fitted, measuring.at_end(fitted)):
-        results.append(_write_job(job, data, loss, fit_result, inside, single))
-    return results
+        return [_record_failure(jobs[0], exc)]
+    return [
+        _write_job(job, data, loss, fit_result, inside, single)
+        for job, fit_result, inside in zip(jobs, fitted, measured)
+    ]
 
 
 def run_single(s: RunSettings, run_dir: Path, overrides: list[str] = ()) -> dict:
