@@ -120,3 +120,14 @@ def test_a_bad_job_raises_what_hydra_raises(job):
         JobConfigs(loader(), master).job(job, 0)
     assert type(fast.value) is type(plain.value)
     assert str(fast.value) == str(plain.value)
+
+
+def test_the_command_line_is_read_as_hydra_main_reads_it():
+    from hydra._internal.utils import get_args_parser
+
+    from mlplab.compose import command_line
+
+    argv = ["-m", "--config-dir", "mine", "model.hidden=[4],[8]", "hydra.sweep.dir=x", "seed=1"]
+    parsed = get_args_parser().parse_args(argv)
+    assert command_line(argv) == (True, parsed.overrides) == (True, argv[3:])
+    assert command_line(["seed=1", "-cn", "config"]) == (False, ["seed=1"])
