@@ -213,3 +213,34 @@ def test_configs_ship_inside_the_wheel_and_are_found_from_any_folder(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert len(list((elsewhere / "outputs" / "runs").glob("*/*/result.json"))) == 1
+
+
+@pytest.mark.parametrize("library", ["turns it into an ImportError", "lets it through"])
+def test_a_ctrl_c_during_an_import_still_ends_as_interrupted(monkeypatch, capsys, library):
+    """A Ctrl-C inside numpy's import (under torch's) comes out as an ImportError."""
+    import os
+    import signal
+    import time
+
+    import mlplab.cli
+
+    def run():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # delivered to this thread, in the sleep
+            time.sleep(30)
+        except KeyboardInterrupt:
+            if library == "turns it into an ImportError":
+                raise ImportError("cannot load module more than once per process") from None
+            raise
+
+    monkeypatch.setattr(mlplab.cli, "run", run)
+    monkeypatch.setattr("sys.argv", ["mlplab-run", "-m", "seed=0,1"])
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            mlplab.cli.main()
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert exit_.value.code == 130
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("mlplab: interrupted; the same command resumes the sweep in ")
+    assert line.endswith("outputs/sweeps/seed=0,1")

@@ -12,6 +12,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -177,11 +178,7 @@ def run(argv: list[str] | None = None) -> dict | Path | None:
         args.append(f"hydra.sweep.dir='{quoted}'")  # quoted: a folder name holds = and ,
     # Hydra's errors reach us, to be told in one line; a real crash shows its traceback.
     with _environment(HYDRA_FULL_ERROR="1", RAY_AUTH_MODE="disabled"), _argv(args):
-        try:
-            mlplab()
-        except KeyboardInterrupt as exc:
-            exc.sweep_dir = None if sweep_dir is None else sweep_dir.absolute()  # for main()
-            raise
+        mlplab()
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("result") if sweep_dir is None else sweep_dir.absolute()
@@ -212,21 +209,37 @@ def _environment(**values: str):
 
 def main() -> None:
     """The ``mlplab-run`` console script: :func:`run`, its errors as one line and a status."""
+    ctrl_c = []  # Python's own Ctrl-C handler, that also notes the Ctrl-C
+
+    def interrupt(signum, frame):
+        ctrl_c.append(signum)
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupt)
     try:
         run()
-    except KeyboardInterrupt as exc:
-        where = getattr(exc, "sweep_dir", None)
-        resume = f"; the same command resumes the sweep in {where}" if where else ""
-        print(f"mlplab: interrupted{resume}", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt:
+        _interrupted()
     except (RunFailed, SweepFailed):
         sys.exit(1)  # the run's line, or the sweep's table and failures, are printed
     except Exception as exc:
+        if ctrl_c:  # a Ctrl-C inside an import comes out as another error (numpy's, under torch's)
+            _interrupted()
         message = explain(exc)
         if message is None:
             raise
         print(f"mlplab: error: {message}", file=sys.stderr)
         sys.exit(2)
+
+
+def _interrupted() -> None:
+    """Ctrl-C: one line (where a sweep resumes) and exit status 130."""
+    multirun, overrides = command_line(sys.argv[1:])
+    where = f"; the same command resumes the sweep in {sweep_dir_of(overrides).absolute()}"
+    resume = where if multirun else ""
+    print(f"mlplab: interrupted{resume}", file=sys.stderr)
+    sys.exit(130)
 
 
 def explain(exc: BaseException) -> str | None:
