@@ -72,7 +72,13 @@ def xor(d: DatasetSettings, rng):
 
 
 def two_moons(d: DatasetSettings, rng):
-    """Seed 002's generator (not scikit-learn's): overlapping moons, class 0 on top."""
+    """Seed 002's generator (not scikit-learn's): overlapping moons, class 0 on top.
+
+    With ``dataset.legacy_seed=42`` the draws come from NumPy's legacy generator, as
+    the seed's ``np.random.seed(42)`` sets it: its exact 300 points (X[0] = [-0.2139, 1.0612]).
+    """
+    if d.legacy_seed is not None:
+        rng = np.random.RandomState(d.legacy_seed)  # standard_normal, permutation: as np.random's
     n = _required(d, "n_samples") // 2
     t = np.linspace(0, np.pi, n)
     top = np.c_[np.cos(t), np.sin(t)]
@@ -245,6 +251,26 @@ def infer_task(y: np.ndarray) -> tuple[str, np.ndarray, int]:
     return "regression", y.astype(np.float32)[:, None], 0
 
 
+def scale_first_feature(X: np.ndarray, scale: float) -> np.ndarray:
+    """``X`` with its first column multiplied by ``scale`` (seed 001's badly scaled input)."""
+    if scale == 1.0:
+        return X
+    X = X.copy()
+    X[:, 0] *= scale
+    return X
+
+
+def flip_labels(y: np.ndarray, fraction: float, n_classes: int, rng) -> np.ndarray:
+    """``y`` with ``round(fraction * len(y))`` labels, picked at random, moved to another class.
+
+    The new class is drawn uniformly from the other ``n_classes - 1`` (binary: flipped).
+    """
+    y = y.copy()
+    picked = rng.choice(len(y), size=int(round(fraction * len(y))), replace=False)
+    y[picked] = (y[picked] + rng.integers(1, n_classes, size=len(picked))) % n_classes
+    return y
+
+
 def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
     """Generate or read the named dataset, split it, and return tensors on ``device``."""
     rng = np.random.default_rng(d.seed)
@@ -253,6 +279,7 @@ def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
     X = np.asarray(arrays["X"], dtype=float)
     if X.ndim == 1:
         X = X[:, None]
+    X = scale_first_feature(X, d.feature_scale)
     if len(X) == 0:
         raise ConfigError(f"dataset={d.name}: the dataset is empty (0 samples).")
     if not np.all(np.isfinite(X)):
@@ -267,21 +294,27 @@ def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
         raise ConfigError(f"dataset={d.name}: X has {n} rows but y has {len(arrays['y'])}.")
     y, y_test = codes[:n], codes[n:]
 
-    perm = rng.permutation(n)
     n_test = 0 if has_test else int(round(d.test_fraction * n))
     n_val = int(round(d.val_fraction * n))
     if n - n_val - n_test < 1:
         raise ConfigError(
             f"dataset={d.name}: {n} samples leave none to train on after the val/test split."
         )
-    test_idx, val_idx, train_idx = (
-        perm[:n_test],
-        perm[n_test : n_test + n_val],
-        perm[n_test + n_val :],
-    )
+    if d.shuffle_split:
+        perm = rng.permutation(n)
+        test_idx, val_idx, train_idx = (
+            perm[:n_test],
+            perm[n_test : n_test + n_val],
+            perm[n_test + n_val :],
+        )
+    else:  # the data's own order, train first: seed 002 trains on X[:240], validates on X[240:]
+        n_train = n - n_val - n_test
+        train_idx, val_idx, test_idx = np.split(np.arange(n), [n_train, n_train + n_val])
     X_test = (
         np.asarray(arrays["X_test"], float).reshape(-1, X.shape[1]) if has_test else X[test_idx]
     )
+    if has_test:
+        X_test = scale_first_feature(X_test, d.feature_scale)
     if not has_test:
         y_test = y[test_idx]
 
@@ -292,6 +325,15 @@ def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
         std[std == 0] = 1.0  # a constant column stays constant (zero) instead of NaN
         Xs = {k: (v - mean) / std for k, v in Xs.items()}
     ys = {"train": y[train_idx], "val": y[val_idx], "test": y_test}
+    if d.label_noise:
+        if task == "regression":
+            raise ConfigError(
+                f"dataset.label_noise={d.label_noise} applies to classification; dataset={d.name} is a regression task."
+            )
+        # a stream of its own, so the noisy set keeps the same inputs and split as the clean one
+        ys["train"] = flip_labels(
+            ys["train"], d.label_noise, n_classes, np.random.default_rng([d.seed, 1])
+        )
 
     def tensors(split):
         if len(Xs[split]) == 0:

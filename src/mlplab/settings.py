@@ -63,6 +63,10 @@ class DatasetSettings:
     seed: int = 42  #: fixes the data and the split, independent of the run's seed
     path: str | None = None  #: dataset=file: a .csv, .parquet or .npz file
     target: str | None = None  #: dataset=file with a table: the target column
+    legacy_seed: int | None = None  #: two_moons: seed 002's exact points (np.random.seed(N))
+    shuffle_split: bool = True  #: false: split in the data's order, train rows first
+    label_noise: float = 0.0  #: share of train labels moved to another class (val/test clean)
+    feature_scale: float = 1.0  #: multiplies the first feature, before standardizing
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,16 @@ def validate(s: RunSettings) -> RunSettings:
         raise ConfigError(f"dataset.n_features must be a positive integer, got {d.n_features}.")
     if d.k is not None and d.k < 1:
         raise ConfigError(f"dataset.k must be >= 1, got {d.k}.")
+    if d.legacy_seed is not None and d.name != "two_moons":
+        raise ConfigError(
+            f"dataset.legacy_seed applies to dataset=two_moons only (seed 002's generator), not {d.name!r}."
+        )
+    if d.legacy_seed is not None and not 0 <= d.legacy_seed < 2**32:
+        raise ConfigError(
+            f"dataset.legacy_seed must be in [0, 2**32) (NumPy's legacy seed), got {d.legacy_seed}."
+        )
+    _check_range("dataset.label_noise", d.label_noise, 0.0, 1.0)
+    _check_positive("dataset.feature_scale", d.feature_scale)
     if d.name == "file" and not d.path:
         raise ConfigError("dataset=file needs dataset.path=FILE (.csv, .parquet or .npz).")
     if d.name == "file" and not Path(d.path).expanduser().is_file():
