@@ -1,9 +1,9 @@
 """Every experiment file runs its whole grid through the real command, with a tiny budget."""
 
+import dataclasses
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,7 +11,30 @@ from conftest import REPO, run_cli
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+from mlplab.settings import DatasetSettings
+from mlplab.train import LOSSES
+
 EXPERIMENTS = sorted(p.stem for p in (REPO / "configs" / "experiment").glob("*.yaml"))
+
+
+def missing_knob(name: str) -> str | None:
+    """Why an experiment file cannot run yet: it needs a knob another open issue adds."""
+    if name == "mse_vs_bce" and "binary" not in LOSSES["mse"][1]:
+        return "loss=mse on a binary task is not in mlplab yet (another open issue adds it)"
+    if name == "cross_validation" and "folds" not in {
+        f.name for f in dataclasses.fields(DatasetSettings)
+    }:
+        return "dataset.folds / dataset.fold are not in mlplab yet (another open issue adds them)"
+    return None
+
+
+RUNNABLE = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(missing_knob(name) is not None, reason=str(missing_knob(name))),
+    )
+    for name in EXPERIMENTS
+]
 
 
 def grid_size(name: str) -> int:
@@ -26,11 +49,18 @@ def grid_size(name: str) -> int:
     return math.prod(sizes)
 
 
-def test_there_is_an_experiment_for_each_seed_table():
-    assert len(EXPERIMENTS) >= 12
+def test_every_experiment_the_seed_course_runs_has_a_file():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(REPO / "scripts"))
+        from seedcourse import course_a, course_b
+
+    course = course_a.EXPERIMENTS + course_b.EXPERIMENTS
+    assert [e.id for e in course] == [f"E{i}" for i in range(1, 23)]
+    used = {name for e in course for name in e.sweeps}
+    assert used == set(EXPERIMENTS)  # every file is used, and every used file exists
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", RUNNABLE)
 def test_experiment_runs_its_grid(tmp_path, name):
     proc = run_cli(
         "-m",
@@ -46,15 +76,30 @@ def test_experiment_runs_its_grid(tmp_path, name):
     assert (tmp_path / "sweep" / "summary.csv").is_file()
 
 
-def test_reproduce_script_writes_the_page(tmp_path):
-    out = tmp_path / "seeds.md"
+def test_reproduce_script_writes_the_page_and_its_figure(tmp_path):
+    out = tmp_path / "docs" / "seeds.md"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "reproduce.py"), "--quick", "--only", "E8",
+        [sys.executable, str(REPO / "scripts" / "reproduce.py"), "--quick", "--only", "E8", "E22",
          "--root", str(tmp_path / "runs"), "--out", str(out)],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     page = out.read_text()
-    assert "## E8" in page and "| [4] | 17 |" in page and "## E5" not in page
-    assert "--quick" in page  # a quick page says its findings mean nothing
-    assert Path(tmp_path / "runs" / "xor" / "results.csv").is_file()
+    assert "## E8 — XOR" in page and "| [] | 3 |" in page and "## E5" not in page
+    assert "--quick run: tiny budgets, the verdicts below mean nothing" in page
+    assert "![E8](figures/E8.png)" in page and (out.parent / "figures" / "E8.png").is_file()
+    assert (tmp_path / "runs" / "xor" / "results.csv").is_file()
+    assert "mlplab 0." in page and "commit " in page  # the version and commit it was made with
+    if missing_knob("cross_validation"):
+        assert "**Pending:** needs k-fold cross-validation" in page
+        assert not (tmp_path / "runs" / "cross_validation").exists()
+
+
+def test_reproduce_refuses_an_unknown_experiment(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "reproduce.py"), "--only", "E99", "--root",
+         str(tmp_path / "runs"), "--out", str(tmp_path / "seeds.md")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "--only ['E99']: no such experiment" in proc.stderr
+    assert not (tmp_path / "seeds.md").exists() and not (tmp_path / "runs").exists()
