@@ -514,8 +514,8 @@ def e9(s: dict[str, Sweep]) -> Finding:
         ax.legend(fontsize=8)
         figures.save(fig, path, "E9: signal propagation through 10 ReLU layers at init")
 
-    return Finding(parts, "layer 10 / input: " + ", ".join(
-        f"{k} {np.mean(v):.2g}" for k, v in last.items()), table(rows), figure,
+    return Finding(parts, "mean |activation|, layer 10 over input: " + ", ".join(
+        f"{k} {estimate(v).text('{:.2g}')}" for k, v in last.items() if k != "Xavier"), table(rows), figure,
         notes="The seed prints the output's mean |activation|; mlplab's layers.csv records it per "
         "layer (act_abs_mean), here over the input's mean |x| (0.80). A ReLU layer of fan-in n "
         "with weight std σ multiplies the scale by σ·√(n/2) on average, which the measured gains follow.")  # fmt: skip

@@ -36,6 +36,21 @@ def run(name: str, root: Path, extra: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def matching(frame: pd.DataFrame, where: dict, name: str) -> pd.DataFrame:
+    """Rows of ``frame`` whose columns equal ``where``; ``None`` matches an empty cell (null).
+
+    Keys may spell a dot as ``__`` (``model__init_std`` for ``model.init_std``); values
+    compare as text, so ``lr=0.01`` and ``hidden="[16]"`` match what results.csv holds.
+    """
+    for column, value in where.items():
+        column = column.replace("__", ".")
+        if column not in frame.columns:
+            raise KeyError(f"{name}: no column {column!r}")
+        cells = frame[column]
+        frame = frame[cells.isna() if value is None else cells.astype(str) == str(value)]
+    return frame
+
+
 class Sweep:
     """One finished sweep folder: its results.csv, each job's history, and means over seeds."""
 
@@ -53,13 +68,7 @@ class Sweep:
     def rows(self, completed: bool = True, **where) -> pd.DataFrame:
         """Rows whose columns equal ``where`` (``hidden="[16]"``, ``lr=0.01``): completed ones,
         or all of them (failed and diverged too) with ``completed=False``."""
-        rows = self.done if completed else self.results
-        for column, value in where.items():
-            column = column.replace("__", ".")  # model__init_std -> model.init_std
-            if column not in rows.columns:
-                raise KeyError(f"{self.name}: no column {column!r}")
-            rows = rows[rows[column].astype(str) == str(value)]
-        return rows
+        return matching(self.done if completed else self.results, where, self.name)
 
     def est(self, metric: str, **where) -> Estimate:
         """``metric`` over the completed runs matching ``where``: mean, std, n."""
@@ -82,9 +91,7 @@ class Sweep:
         return estimate(self.per_run_at(metric, epoch, **where))
 
     def per_run_at(self, metric: str, epoch: int, **where) -> np.ndarray:
-        h = self.history
-        for column, value in where.items():
-            h = h[h[column.replace("__", ".")].astype(str) == str(value)]
+        h = matching(self.history, where, self.name)
         h = h[h["epoch"] <= epoch]
         return h.sort_values("epoch").groupby("run_dir")[metric].last().to_numpy(dtype=float)
 
