@@ -870,7 +870,7 @@ def e22(s: dict[str, Sweep]) -> Finding:
     rows = [{"data shuffle (dataset.seed)": k, "one 80/20 split (fold 0)": f"{100 * r['single']:.1f}%",
              "5-fold mean": f"{100 * r['cv']:.1f}%", "folds": int(r["folds"])} for k, r in per.iterrows()]  # fmt: skip
     parts = [better("a single split's estimate varies more from shuffle to shuffle than the 5-fold "
-                    "mean (std over 10 shuffles)", cv, one, ("5-fold", "one split"), fmt="{:.4f}")]  # fmt: skip
+                    f"mean (std over {one.n} shuffles)", cv, one, ("5-fold", "one split"), fmt="{:.4f}")]  # fmt: skip
 
     def figure(path):
         fig, (ax,) = figures.panels(width=6.5)
