@@ -21,11 +21,9 @@ import time
 import traceback
 from pathlib import Path
 
-from seedcourse import course_a, course_b
+from seedcourse.course import EXPERIMENTS
 from seedcourse.page import Outcome, render
 from seedcourse.sweeps import ROOT, Sweep, SweepFailed, run
-
-EXPERIMENTS = course_a.EXPERIMENTS + course_b.EXPERIMENTS
 
 
 def provenance() -> str:
@@ -66,7 +64,9 @@ def main() -> None:
         if not args.only or e.id in args.only or set(args.only) & set(e.sweeps)
     ]
     if not chosen:
-        sys.exit(f"--only {args.only}: no such experiment. Choose from: {', '.join(e.id for e in EXPERIMENTS)}.")  # fmt: skip
+        sys.exit(
+            f"--only {args.only}: no such experiment. Choose from: {', '.join(e.id for e in EXPERIMENTS)}."
+        )
     start = time.perf_counter()
     figures_dir = args.out.parent / "figures"
     if args.fresh:

@@ -17,7 +17,7 @@ def course():
     """The scripts/seedcourse package (a script's package, not installed with mlplab)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(REPO / "scripts"))
-        import seedcourse.course_b
+        import seedcourse.course
         import seedcourse.errors
         import seedcourse.experiment
         import seedcourse.page
@@ -148,7 +148,7 @@ def test_zigzag_layers_fold_three_times_each(course):
 def test_tent_network_is_the_sawtooth_exactly(course, k):
     from mlplab.diagnostics import linear_regions
 
-    net = course.course_b.tent_network(k)
+    net = course.depth.tent_network(k)
     x = torch.linspace(0, 1, 4097)[:, None]
     with torch.no_grad():
         y = net(x)[:, 0]
@@ -158,7 +158,7 @@ def test_tent_network_is_the_sawtooth_exactly(course, k):
 
 
 def test_hand_set_xor_network_solves_xor(course):
-    out = course.course_b.hand_set_xor()
+    out = course.representation.hand_set_xor()
     assert ((out > 0.5).float() == torch.tensor([0.0, 1, 1, 0])).all()
 
 
@@ -174,10 +174,24 @@ def fake_sweep(folder, losses: dict[str, list[float]]):
             (folder / run_dir).mkdir(parents=True)
             history = pd.DataFrame({"epoch": [0, 1, 2], "train_loss": [1.0, 0.5, final]})
             history.to_csv(folder / run_dir / "history.csv", index=False)
-            rows.append({"status": "completed", "hidden": hidden, "seed": seed,
-                         "train_loss": final, "run_dir": run_dir})  # fmt: skip
-    rows.append({"status": "diverged", "hidden": "[2]", "seed": 9, "train_loss": np.nan,
-                 "run_dir": "hidden=[2],seed=9"})  # fmt: skip
+            rows.append(
+                {
+                    "status": "completed",
+                    "hidden": hidden,
+                    "seed": seed,
+                    "train_loss": final,
+                    "run_dir": run_dir,
+                }
+            )
+    rows.append(
+        {
+            "status": "diverged",
+            "hidden": "[2]",
+            "seed": 9,
+            "train_loss": np.nan,
+            "run_dir": "hidden=[2],seed=9",
+        }
+    )
     pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
 
 
@@ -198,19 +212,40 @@ def test_page_renders_summary_errors_and_sections_from_fake_results(course, tmp_
     def analyse(sweeps):
         s = sweeps["toy"]
         wide, narrow = s.est("train_loss", hidden="[16]"), s.est("train_loss", hidden="[2]")
-        parts = [v.better("wide beats narrow", wide, narrow, ("[16]", "[2]")),
-                 v.better("narrow beats wide", narrow, wide, ("[2]", "[16]"))]  # fmt: skip
+        parts = [
+            v.better("wide beats narrow", wide, narrow, ("[16]", "[2]")),
+            v.better("narrow beats wide", narrow, wide, ("[2]", "[16]")),
+        ]
         return exp.Finding(
             parts, f"wide {wide.text()}", exp.table([{"hidden": "[16]", "loss": exp.cell(wide)}])
         )
 
-    toy = exp.Experiment("E1", "A toy", "000", "“wider is better”", "w=16: 0.0005", ("toy",), analyse,
-                         short_claim="wider is better", errors=(6,))  # fmt: skip
+    toy = exp.Experiment(
+        "E1",
+        "A toy",
+        "000",
+        "“wider is better”",
+        "w=16: 0.0005",
+        ("toy",),
+        analyse,
+        short_claim="wider is better",
+        errors=(6,),
+    )
     sweeps = {"toy": course.sweeps.Sweep(tmp_path / "toy", seconds=2.0)}
     done = page.Outcome(toy, finding=analyse(sweeps), sweeps=[sweeps["toy"]], figure="E1.png")
-    waiting = page.Outcome(exp.Experiment("E22", "Later", "001", "“cross-validate”", "none",
-                                          ("cross_validation",), analyse, short_claim="cv"),
-                           pending="needs dataset.folds.")  # fmt: skip
+    waiting = page.Outcome(
+        exp.Experiment(
+            "E22",
+            "Later",
+            "001",
+            "“cross-validate”",
+            "none",
+            ("cross_validation",),
+            analyse,
+            short_claim="cv",
+        ),
+        pending="needs dataset.folds.",
+    )
     text = page.render([done, waiting], "Made in a test.", quick=False)
     assert "| [E1](#e1) | A toy | wider is better | wide 0.02 ± 0.01 (n=3) | **partly** |" in text
     assert "| [E22](#e22) | Later | cv | — | **pending** |" in text
@@ -237,16 +272,23 @@ def write_runs(folder, rows: list[dict], epochs: int = 0) -> None:
         if epochs:
             (folder / row["run_dir"]).mkdir(parents=True)
             steps = np.linspace(0, 1, epochs + 1)
-            pd.DataFrame({"epoch": range(epochs + 1),
-                          "train_acc": 0.5 + steps * (row["train_acc"] - 0.5),
-                          "train_loss": 0.7 - 0.6 * steps}).to_csv(folder / row["run_dir"] / "history.csv", index=False)  # fmt: skip
+            pd.DataFrame(
+                {
+                    "epoch": range(epochs + 1),
+                    "train_acc": 0.5 + steps * (row["train_acc"] - 0.5),
+                    "train_loss": 0.7 - 0.6 * steps,
+                }
+            ).to_csv(folder / row["run_dir"] / "history.csv", index=False)
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
 
 
 def cv_rows(fold_value) -> list[dict]:
-    return [{"dataset.seed": d, "dataset.fold": f, "val_acc": fold_value(d, f)}
-            for d in range(20) for f in range(5)]  # fmt: skip
+    return [
+        {"dataset.seed": d, "dataset.fold": f, "val_acc": fold_value(d, f)}
+        for d in range(20)
+        for f in range(5)
+    ]
 
 
 def test_cross_validation_analysis_on_fake_folds(course, tmp_path):
@@ -254,7 +296,7 @@ def test_cross_validation_analysis_on_fake_folds(course, tmp_path):
     # one split varies (std 0.1026, by hand), the 5-fold mean does not (std 0)
     swing = cv_rows(lambda d, f: 0.9 + 0.1 * (-1) ** d * (f == 0) - 0.1 * (-1) ** d * (f == 1))
     write_runs(tmp_path / "cross_validation", swing)
-    finding = course.course_b.e22(
+    finding = course.tabular.e22(
         {"cross_validation": course.sweeps.Sweep(tmp_path / "cross_validation")}
     )
     assert "one split 0.103, 5-fold 0.000" in finding.headline and finding.parts[0].holds
@@ -264,7 +306,7 @@ def test_cross_validation_analysis_on_fake_folds(course, tmp_path):
     # every fold moves with its shuffle: one split is as good as five, a tie
     together = cv_rows(lambda d, f: 0.9 + 0.05 * (-1) ** d)
     write_runs(tmp_path / "tie" / "cross_validation", together)
-    tie = course.course_b.e22(
+    tie = course.tabular.e22(
         {"cross_validation": course.sweeps.Sweep(tmp_path / "tie" / "cross_validation")}
     )
     assert not tie.parts[0].holds
@@ -274,10 +316,18 @@ def test_mse_against_bce_analysis_on_fake_runs(course, tmp_path):
     rows = []
     for loss, acc in (("bce", 0.99), ("mse", 0.9)):
         for init, std in (("he_normal", 0.01), ("normal", 1.0)):
-            rows += [{"loss": loss, "init": init, "model.init_std": std, "seed": s,
-                      "train_acc": acc - 0.01 * s} for s in range(5)]  # fmt: skip
+            rows += [
+                {
+                    "loss": loss,
+                    "init": init,
+                    "model.init_std": std,
+                    "seed": s,
+                    "train_acc": acc - 0.01 * s,
+                }
+                for s in range(5)
+            ]
     write_runs(tmp_path / "mse_vs_bce", rows, epochs=500)
-    finding = course.course_b.e15({"mse_vs_bce": course.sweeps.Sweep(tmp_path / "mse_vs_bce")})
+    finding = course.training.e15({"mse_vs_bce": course.sweeps.Sweep(tmp_path / "mse_vs_bce")})
     computed, faster, saturated = finding.parts
     assert computed.holds and "MSE -0.0196, BCE -0.9900" in computed.evidence  # 2(p-1)p(1-p), p-1
     assert faster.holds and saturated.holds  # BCE's made-up accuracies are higher

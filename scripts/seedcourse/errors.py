@@ -236,22 +236,66 @@ def _e13() -> Correction:
 
 SEED_ERRORS = [
     SeedError(1, "000", "E2", "“4→4→4→4 (deep) 52” and “4→8→8→4 (balanced) 140” parameters"),
-    SeedError(2, "000", "E3", "“Use He initialization with ReLU (the default in PyTorch)”; PyTorch's default is “close to He init”"),
-    SeedError(3, "002", "E4", "two moons “x ∈ [−1.25, 1.63], y ∈ [−1.25, 1.63]” (and it is often taken for scikit-learn's make_moons)"),
-    SeedError(4, "000", "E2", "“A single-layer network would need 63 neurons (and 507 parameters!)”"),
-    SeedError(5, "000", "E2", "“4 neurons per layer and 3 hidden layers has only 4×4+4+4×4+4+4×4+4 = 60 parameters”"),
+    SeedError(
+        2,
+        "000",
+        "E3",
+        "“Use He initialization with ReLU (the default in PyTorch)”; PyTorch's default is “close to He init”",
+    ),
+    SeedError(
+        3,
+        "002",
+        "E4",
+        "two moons “x ∈ [−1.25, 1.63], y ∈ [−1.25, 1.63]” (and it is often taken for scikit-learn's make_moons)",
+    ),
+    SeedError(
+        4, "000", "E2", "“A single-layer network would need 63 neurons (and 507 parameters!)”"
+    ),
+    SeedError(
+        5,
+        "000",
+        "E2",
+        "“4 neurons per layer and 3 hidden layers has only 4×4+4+4×4+4+4×4+4 = 60 parameters”",
+    ),
     SeedError(6, "000", "E1", "“Max Linear Regions” 3 / 4 / 9 / 17 for the 4→n→4 networks (n+1)"),
-    SeedError(7, "000", "E2", "widget: “Width = 4, Depth = 3: Fewer parameters than Width=8/Depth=1”"),
+    SeedError(
+        7, "000", "E2", "widget: “Width = 4, Depth = 3: Fewer parameters than Width=8/Depth=1”"
+    ),
     SeedError(8, "000", "E3", "“Small random initialization (0.0984) converges 4× slower”"),
     SeedError(9, "000", "E1", "the losses of its tables (w=16: 0.0005; σ=0.01: 0.2302 → 0.0984)"),
-    SeedError(10, "001", "E8", "XOR: prints binary cross-entropy, backpropagates `dZ2 = dA2 * sigmoid_grad(A2)`"),
-    SeedError(11, "004", "E11", "“Sigmoid gradients vanish rapidly!” (W ~ N(0, 0.5²), width 100, × 0.2)"),
+    SeedError(
+        10,
+        "001",
+        "E8",
+        "XOR: prints binary cross-entropy, backpropagates `dZ2 = dA2 * sigmoid_grad(A2)`",
+    ),
+    SeedError(
+        11, "004", "E11", "“Sigmoid gradients vanish rapidly!” (W ~ N(0, 0.5²), width 100, × 0.2)"
+    ),
     SeedError(12, "002", "E18", "“batch_size=32 … 8 updates per epoch” beside “300 samples”"),
-    SeedError(13, "001", "E12", "“each layer of a ReLU network can at most double the number of linear regions”"),
-]  # fmt: skip
+    SeedError(
+        13,
+        "001",
+        "E12",
+        "“each layer of a ReLU network can at most double the number of linear regions”",
+    ),
+]
 
-_COMPUTE = {1: _e1, 2: _e2, 3: _e3, 4: _e4, 5: _e5, 6: _e6, 7: _e7, 8: _e8, 9: _e9, 10: _e10,
-            11: _e11, 12: _e12, 13: _e13}  # fmt: skip
+_COMPUTE = {
+    1: _e1,
+    2: _e2,
+    3: _e3,
+    4: _e4,
+    5: _e5,
+    6: _e6,
+    7: _e7,
+    8: _e8,
+    9: _e9,
+    10: _e10,
+    11: _e11,
+    12: _e12,
+    13: _e13,
+}
 
 
 def compute(number: int) -> Correction:

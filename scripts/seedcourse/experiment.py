@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,3 +66,22 @@ def pct(e: Estimate) -> str:
 
 def table(rows: list[dict]) -> str:
     return markdown(pd.DataFrame(rows))
+
+
+def grouped(group: str, parts: list[Part]) -> list[Part]:
+    """``parts`` marked as belonging to one of a section's separate claims."""
+    return [dataclasses.replace(p, group=group) for p in parts]
+
+
+def half(e: Estimate) -> Estimate:
+    """An MSE estimate in the seeds' units, 0.5·MSE."""
+    return Estimate(e.mean / 2, e.std / 2, e.n)
+
+
+def all_of(claim: str, parts: list[Part]) -> Part:
+    """One part that holds when each of ``parts`` (comparisons behind one sentence) holds."""
+    return Part(claim, all(p.holds for p in parts), "; ".join(p.evidence for p in parts))
+
+
+def widths(hidden: str) -> list[int]:
+    return [int(w) for w in hidden.strip("[]").split(",") if w]

@@ -43,9 +43,16 @@ def _mean_se(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 
 def curves(
-    ax, history: pd.DataFrame, y: str, by: str, label: Callable[[object], str] = str,
-    order: list | None = None, scale: float = 1.0, x: str = "epoch", styles: dict | None = None,
-) -> None:  # fmt: skip
+    ax,
+    history: pd.DataFrame,
+    y: str,
+    by: str,
+    label: Callable[[object], str] = str,
+    order: list | None = None,
+    scale: float = 1.0,
+    x: str = "epoch",
+    styles: dict | None = None,
+) -> None:
     """``y`` against ``x`` averaged over runs, one line and band per value of ``by``."""
     keys = order if order is not None else sorted(history[by].unique(), key=str)
     for i, key in enumerate(keys):
@@ -56,21 +63,38 @@ def curves(
         mean, se = _mean_se(table * scale)
         style = (styles or {}).get(key, {})
         colour = style.get("color", COLOURS[i % len(COLOURS)])
-        ax.plot(mean.index, mean, color=colour, lw=1.6, ls=style.get("ls", "-"),
-                label=f"{label(key)} (n={table.shape[1]})")  # fmt: skip
+        ax.plot(
+            mean.index,
+            mean,
+            color=colour,
+            lw=1.6,
+            ls=style.get("ls", "-"),
+            label=f"{label(key)} (n={table.shape[1]})",
+        )
         ax.fill_between(mean.index, mean - Z * se, mean + Z * se, color=colour, alpha=0.18, lw=0)
 
 
 def points(
-    ax, frame: pd.DataFrame, x: str, y: str, by: str | None = None,
-    label: Callable[[object], str] = str, order: list | None = None, scale: float = 1.0,
-    xs: Callable[[object], float] | None = None, marker: str = "o",
-) -> None:  # fmt: skip
+    ax,
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    by: str | None = None,
+    label: Callable[[object], str] = str,
+    order: list | None = None,
+    scale: float = 1.0,
+    xs: Callable[[object], float] | None = None,
+    marker: str = "o",
+) -> None:
     """``y`` (mean +- 2 SE over runs) against ``x``, one line per value of ``by``."""
-    groups = [(None, frame)] if by is None else [
-        (key, frame[frame[by].astype(str) == str(key)])
-        for key in (order if order is not None else sorted(frame[by].unique(), key=str))
-    ]  # fmt: skip
+    groups = (
+        [(None, frame)]
+        if by is None
+        else [
+            (key, frame[frame[by].astype(str) == str(key)])
+            for key in (order if order is not None else sorted(frame[by].unique(), key=str))
+        ]
+    )
     for i, (key, rows) in enumerate(groups):
         if rows.empty:
             continue
@@ -81,21 +105,40 @@ def points(
         se = (table["std"] / np.sqrt(table["count"])).fillna(0.0) * scale
         colour = COLOURS[i % len(COLOURS)]
         n = int(table["count"].min())
-        ax.errorbar(table.index, table["mean"] * scale, yerr=Z * se, color=colour, marker=marker,
-                    ms=4, capsize=3, lw=1.4,
-                    label=(f"{label(key)} " if key is not None else "") + f"(n={n} per point)")  # fmt: skip
+        ax.errorbar(
+            table.index,
+            table["mean"] * scale,
+            yerr=Z * se,
+            color=colour,
+            marker=marker,
+            ms=4,
+            capsize=3,
+            lw=1.4,
+            label=(f"{label(key)} " if key is not None else "") + f"(n={n} per point)",
+        )
 
 
 def bars(
-    ax, labels: list[str], estimates: list[Estimate], scale: float = 1.0,
-    colours: list | None = None, reference: float | None = None, reference_label: str = "",
-) -> None:  # fmt: skip
+    ax,
+    labels: list[str],
+    estimates: list[Estimate],
+    scale: float = 1.0,
+    colours: list | None = None,
+    reference: float | None = None,
+    reference_label: str = "",
+) -> None:
     """One bar per condition: its mean, with a +-2 SE error bar and n under the label."""
     x = np.arange(len(labels))
     means = [e.mean * scale for e in estimates]
     errors = [Z * e.se * scale if e.n > 1 else 0.0 for e in estimates]
-    ax.bar(x, means, yerr=errors, capsize=4, alpha=0.85,
-           color=colours or [COLOURS[i % len(COLOURS)] for i in range(len(labels))])  # fmt: skip
+    ax.bar(
+        x,
+        means,
+        yerr=errors,
+        capsize=4,
+        alpha=0.85,
+        color=colours or [COLOURS[i % len(COLOURS)] for i in range(len(labels))],
+    )
     ax.set_xticks(x, [f"{lab}\n(n={e.n})" for lab, e in zip(labels, estimates)], fontsize=8)
     if reference is not None:
         ax.axhline(reference * scale, color="k", ls="--", lw=1, label=reference_label)

@@ -61,9 +61,17 @@ def errors_table(shown: set[str]) -> str:
     for e in SEED_ERRORS:
         c = compute(e.number)
         where = f"[{e.section}](#{e.section.lower()})" if e.section in shown else e.section
-        rows.append({"#": e.number, "seed": e.seed, "where": where, "the seed says": e.said,
-                     "right": c.right, "how it was computed": c.how,
-                     "seed is wrong": "yes" if c.confirmed else "**no** (check REFERENCE.md)"})  # fmt: skip
+        rows.append(
+            {
+                "#": e.number,
+                "seed": e.seed,
+                "where": where,
+                "the seed says": e.said,
+                "right": c.right,
+                "how it was computed": c.how,
+                "seed is wrong": "yes" if c.confirmed else "**no** (check REFERENCE.md)",
+            }
+        )
     return markdown(pd.DataFrame(rows))
 
 
@@ -76,8 +84,11 @@ def section(o: Outcome) -> str:
     )
     if o.pending:
         commands = ", ".join(_command(name) for name in e.sweeps)
-        lines += [f"**Pending:** {o.pending} The experiment file is written ({commands}); "
-                  "its section fills in when the key is on main.", ""]  # fmt: skip
+        lines += [
+            f"**Pending:** {o.pending} The experiment file is written ({commands}); "
+            "its section fills in when the key is on main.",
+            "",
+        ]
         return "\n".join(lines)
     lines += [f"**mlplab:** {runs}", ""]
     if o.error:

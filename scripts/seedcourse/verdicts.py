@@ -107,17 +107,25 @@ def _compare(a: Estimate, b: Estimate, names: tuple[str, str], lower: bool, fmt:
 
 
 def better(
-    claim: str, a: Estimate, b: Estimate, names: tuple[str, str], lower: bool = True,
+    claim: str,
+    a: Estimate,
+    b: Estimate,
+    names: tuple[str, str],
+    lower: bool = True,
     fmt: str = "{:.4g}",
-) -> Part:  # fmt: skip
+) -> Part:
     """A beats B (``lower``: a lower number is better) by more than 2 SE."""
     return Part(claim, wins(a, b, lower), _compare(a, b, names, lower, fmt))
 
 
 def no_better(
-    claim: str, a: Estimate, b: Estimate, names: tuple[str, str], lower: bool = True,
+    claim: str,
+    a: Estimate,
+    b: Estimate,
+    names: tuple[str, str],
+    lower: bool = True,
     fmt: str = "{:.4g}",
-) -> Part:  # fmt: skip
+) -> Part:
     """A does not beat B: the criterion finds no advantage of A over B."""
     return Part(
         claim, min(a.n, b.n) >= 2 and not wins(a, b, lower), _compare(a, b, names, lower, fmt)
@@ -125,9 +133,13 @@ def no_better(
 
 
 def beyond(
-    claim: str, a: Estimate, value: float, names: tuple[str, str], lower: bool = True,
+    claim: str,
+    a: Estimate,
+    value: float,
+    names: tuple[str, str],
+    lower: bool = True,
     fmt: str = "{:.4g}",
-) -> Part:  # fmt: skip
+) -> Part:
     """The ``better`` rule against a fixed number (chance, a seed's value): its SE is 0."""
     fixed = Estimate(value, 0.0, a.n)
     return Part(
