@@ -374,7 +374,8 @@ def e11(s: dict[str, Sweep]) -> Finding:
         f"sigmoid), Adam lr 0.01, batch 32; “slow” is read as the training loss at epoch {E11_EPOCH} "
         "of 100. Adam rescales each weight's step, which hides part of a vanishing gradient; the "
         "last column shows the gradient itself at init. b: a ReLU net of three layers of 16, Adam "
-        "batch 32, 100 epochs; a unit is dead when it is zero on every training point; runs that "
+        "batch 32, 100 epochs; a unit is dead when it is zero on every training point (at init the three inits kill the same "
+        "units: with zero biases a weight's scale never changes a pre-activation's sign); runs that "
         "diverged (non-finite loss) have no dead share and are left out, as the counts say.",
         more="**b. dead ReLUs** (share of hidden units dead at the end; `experiment=dead_relu`):\n\n"
         + table(dead_rows),
