@@ -56,7 +56,11 @@ def test_every_experiment_the_seed_course_runs_has_a_file():
 
     assert [e.id for e in course] == [f"E{i}" for i in range(1, 23)]
     used = {name for e in course for name in e.sweeps}
-    assert used == set(EXPERIMENTS)  # every file is used, and every used file exists
+    # a file that needs a knob main lacks waits in scripts/seedcourse/pending/ (it would break
+    # every test that composes all of configs/experiment/); once the knob is there it must move
+    pending = {p.stem for p in (REPO / "scripts" / "seedcourse" / "pending").glob("*.yaml")}
+    assert all(missing_knob(name) for name in pending), "move it to configs/experiment/"
+    assert used == set(EXPERIMENTS) | pending and not pending & set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("name", RUNNABLE)

@@ -341,7 +341,7 @@ def folds_pending() -> str | None:
         return None
     return (
         "needs k-fold cross-validation (`dataset.folds=K dataset.fold=i`), which another open "
-        "issue adds."
+        "issue adds; its experiment file waits in `scripts/seedcourse/pending/` until then."
     )
 
 
