@@ -26,8 +26,9 @@ def panels(n: int = 1, width: float = 6.0, height: float = 3.8):
 
 def save(fig, path: Path, title: str = "") -> None:
     """Write the PNG (small: 100 dpi), with the band's meaning under the title."""
-    for ax in fig.axes:  # log axes: label the decades only
-        if ax.get_yscale() == "log":
+    for ax in fig.axes:  # a log axis showing two decades or more: label the decades only
+        low, high = ax.get_ylim()
+        if ax.get_yscale() == "log" and np.floor(np.log10(high)) - np.ceil(np.log10(low)) >= 1:
             ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.suptitle((title + "\n" if title else "") + BAND, fontsize=9)
     fig.tight_layout()

@@ -90,6 +90,13 @@ def linear_vs_mlp(name: str, mlp: str, title: str):
                 order=["[]", mlp],
                 scale=100,
             )
+            ax.axhline(
+                100 * converged,
+                color="k",
+                ls="--",
+                lw=1,
+                label="logistic regression, fitted to convergence",
+            )
             ax.set(xlabel="epoch", ylabel="validation accuracy (%)")
             ax.legend(fontsize=8)
             figures.save(fig, path, title)
