@@ -1,21 +1,25 @@
-"""End-to-end wall time of the seed-002 two-moons sweep, basic launcher against stacked.
+"""End-to-end cost of mlplab's sweeps: the stack as the unit of work, and what is around it.
 
-    python scripts/bench_sweep.py              # 5 architectures x 10 seeds, 300 epochs (~3 min)
-    python scripts/bench_sweep.py --repeat 1   # one run each (~1 min)
-    python scripts/bench_sweep.py --quick      # 5 x 2 seeds, 20 epochs: a smoke run
+    python scripts/bench_sweep.py               # the three sweeps of issue 11, and the basic launcher on the first
+    python scripts/bench_sweep.py --only 2000   # one of them
+    python scripts/bench_sweep.py --quick       # small versions of all (a smoke run)
 
-Each launcher runs the same `mlplab-run -m` command in a fresh process (start-up,
-composition, training, writing, the tables and figures all counted) into a new
-temporary sweep folder. The launchers take turns, ``--repeat`` times each, in this one
-invocation, so the ratio compares like with like; it is the ratio of the best times
-(the machine's noise only ever adds time), with the medians beside it.
+Each sweep runs the real ``mlplab-run -m`` command in a fresh process into a new
+temporary folder, so start-up, composition, training, writing, the tables and the figures
+all count. For each it prints the wall time and the CPU time of the whole command (all its
+processes), the sum of results.csv's ``seconds`` (each model's share of its stack's
+training wall time: what the models' training costs) and of ``diagnostics_seconds``, and
+from these the cost around each job: (wall - training) / jobs, and (CPU - training) / jobs,
+which does not credit the worker processes. The 50-job sweep also runs under
+``hydra/launcher=basic`` (one job after another through Hydra's own run_job) in the same
+invocation, and the ratio of the two wall times is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
+import resource
 import subprocess
 import sys
 import tempfile
@@ -24,55 +28,92 @@ from pathlib import Path
 
 import pandas as pd
 
+SWEEPS = {
+    "50": ["experiment=two_moons_arch", "seed=range(10)"],
+    "500": ["experiment=two_moons_arch", "seed=range(100)"],
+    "2000": [
+        "model.hidden=[2],[4],[8],[16],[32],[64],[128],[256]",
+        "optimizer.lr=0.001,0.003,0.01,0.03,0.1", "seed=range(50)", "trainer.epochs=100",
+    ],
+}  # fmt: skip
+QUICK = {
+    "50": ["experiment=two_moons_arch", "seed=range(2)", "trainer.epochs=20"],
+    "500": ["experiment=two_moons_arch", "seed=range(4)", "trainer.epochs=20"],
+    "2000": [
+        "model.hidden=[2],[16]",
+        "optimizer.lr=0.01,0.1",
+        "seed=range(3)",
+        "trainer.epochs=10",
+    ],
+}
 
-def sweep(launcher: str, seeds: int, epochs: int, root: Path) -> tuple[float, pd.DataFrame]:
-    folder = root / launcher
-    args = [
-        sys.executable, "-m", "mlplab", "-m", "experiment=two_moons_arch",
-        f"seed={','.join(map(str, range(seeds)))}", f"trainer.epochs={epochs}",
-        f"hydra/launcher={launcher}", f"hydra.sweep.dir={folder}",
-    ]  # fmt: skip
+
+def sweep(overrides: list[str], folder: Path) -> dict:
+    """Run one sweep command; its wall and CPU seconds and what results.csv says."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    proc = subprocess.run([sys.executable, "-m", "mlplab", "-m", *overrides, f"hydra.sweep.dir={folder}"],
+                          capture_output=True, text=True)  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        sys.exit(f"{launcher} sweep failed:\n{proc.stderr[-2000:]}")
-    return seconds, pd.read_csv(folder / "summary.csv")
+        sys.exit(f"sweep {' '.join(overrides)} failed:\n{proc.stderr[-3000:]}")
+    results = pd.read_csv(folder / "results.csv")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "jobs": len(results),
+        "wall": wall,
+        "cpu": cpu,
+        "train": results["seconds"].sum(),
+        "diagnostics": results["diagnostics_seconds"].sum(),
+        "summary": pd.read_csv(folder / "summary.csv"),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per launcher (default 3)")
-    args = parser.parse_args()
-    seeds, epochs = (2, 20) if args.quick else (10, 300)
-    launchers = ("basic", "stacked")
-    times: dict[str, list[float]] = {name: [] for name in launchers}
-    summaries = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.repeat):
-            for name in launchers:
-                seconds, summaries[name] = sweep(name, seeds, epochs, Path(tmp) / str(r))
-                times[name].append(seconds)
-    jobs = 5 * seeds
-    print(
-        f"two-moons sweep, 5 architectures x {seeds} seeds = {jobs} jobs, {epochs} epochs, "
-        f"one thread per job, {os.cpu_count()} cores, {args.repeat} runs each"
+    parser.add_argument("--only", choices=sorted(SWEEPS), help="run one of the sweeps")
+    parser.add_argument("--quick", action="store_true", help="small versions (a smoke run)")
+    parser.add_argument(
+        "--no-basic", action="store_true", help="skip the basic launcher's 50-job run"
     )
-    print(f"{'launcher':<10}{'best s':>9}{'median s':>10}{'s per job':>11}  all runs")
-    for name in launchers:
-        t = times[name]
-        runs = " ".join(f"{x:.1f}" for x in t)
-        print(
-            f"{name:<10}{min(t):>9.1f}{statistics.median(t):>10.1f}{min(t) / jobs:>11.3f}  {runs}"
-        )
-    best = min(times["basic"]) / min(times["stacked"])
-    median = statistics.median(times["basic"]) / statistics.median(times["stacked"])
-    print(f"stacked is {best:.1f}x faster end to end (best times; {median:.1f}x by medians)")
-    gap = (summaries["basic"]["val_acc_mean"] - summaries["stacked"]["val_acc_mean"]).abs().max()
-    print(f"largest difference in mean val_acc between the two summaries: {gap:.4f}")
+    args = parser.parse_args()
+    grids = QUICK if args.quick else SWEEPS
+    names = [args.only] if args.only else list(grids)
+    print(f"{os.cpu_count()} cores, one thread per process; wall and CPU of the whole command")
+    header = (
+        f"{'sweep':<14}{'jobs':>6}{'wall s':>9}{'CPU s':>9}{'train s':>9}{'diag s':>8}{'diag %':>8}"
+    )
+    print(header + f"{'(wall-train)/job':>18}{'(CPU-train)/job':>17}")
+    with tempfile.TemporaryDirectory() as tmp:
+        measured = {}
+        for name in names:
+            m = measured[name] = sweep(grids[name], Path(tmp) / name)
+            around = (m["wall"] - m["train"]) / m["jobs"] * 1e3
+            around_cpu = (m["cpu"] - m["train"]) / m["jobs"] * 1e3
+            print(f"{name + ' stacked':<14}{m['jobs']:>6}{m['wall']:>9.1f}{m['cpu']:>9.1f}{m['train']:>9.1f}"
+                  f"{m['diagnostics']:>8.2f}{100 * m['diagnostics'] / m['train']:>7.1f}%"
+                  f"{around:>15.1f} ms{around_cpu:>14.1f} ms")  # fmt: skip
+        if "50" in measured and not args.no_basic:
+            basic = sweep([*grids["50"], "hydra/launcher=basic"], Path(tmp) / "basic")
+            print(
+                f"{'50 basic':<14}{basic['jobs']:>6}{basic['wall']:>9.1f}{basic['cpu']:>9.1f}{basic['train']:>9.1f}"
+            )
+            stacked = measured["50"]
+            print(
+                f"the 50-job sweep: stacked is {basic['wall'] / stacked['wall']:.1f}x faster end to end than basic"
+            )
+            gap = (
+                (basic["summary"]["val_acc_mean"] - stacked["summary"]["val_acc_mean"]).abs().max()
+            )
+            print(f"largest difference in mean val_acc between the two summaries: {gap:.2g}")
+        for name, m in measured.items():
+            verdict = "<=" if m["wall"] <= m["train"] else ">"
+            print(
+                f"{name}-job sweep: wall {m['wall']:.1f} s {verdict} the models' training {m['train']:.1f} s"
+            )
 
 
 if __name__ == "__main__":

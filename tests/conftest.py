@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
-# registers hydra/launcher=stacked for in-process compositions, even after an import
-# that changes sys.path (ray) has made Python recompute the hydra_plugins namespace
+# registers hydra/launcher=stacked and hydra/sweeper=grid for in-process compositions,
+# even after an import that changes sys.path (ray) has made Python recompute the
+# hydra_plugins namespace
 import hydra_plugins.mlplab_launcher.stacked_launcher  # noqa: F401
+import hydra_plugins.mlplab_sweeper.grid_sweeper  # noqa: F401
 import mlplab.cli  # noqa: F401  registers the schema and resolvers, as the CLI does
 from mlplab import settings
 

@@ -152,6 +152,13 @@ BAD = [
         ["dataset=file", "dataset.path=empty.csv", "dataset.target=label"],
         "the dataset is empty (0 samples)",
     ),
+    # an output folder that cannot be made (a file stands where a folder should go)
+    (["hydra.run.dir=data.csv/run"], "cannot write"),
+    # sweeps: nothing is written when a group, a type or every job's value is wrong
+    (["-m", "dataset=two_moons,twomoons"], "Unknown dataset 'twomoons'. Choose one of:"),
+    (["-m", "model.hidden=[4],[8]", "trainer.epochs=ten"], "trainer.epochs: Value 'ten'"),
+    (["-m", "model.activation=rleu", "seed=0,1"], "Unknown model.activation 'rleu'. Choose"),
+    (["-m", "seed=0,1", "hydra.sweep.dir=data.csv/sweep"], "hydra.sweep.dir="),
 ]
 if not torch.cuda.is_available():
     BAD.append(
@@ -175,6 +182,7 @@ def test_bad_input_gets_one_clear_line_and_leaves_nothing(tmp_path, overrides, m
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert run_dirs(tmp_path) == [] and not list(tmp_path.rglob("result.json"))
+    assert not (tmp_path / "outputs" / "sweeps").exists()
 
 
 def test_configs_ship_inside_the_wheel_and_are_found_from_any_folder(tmp_path):
@@ -205,62 +213,3 @@ def test_configs_ship_inside_the_wheel_and_are_found_from_any_folder(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert len(list((elsewhere / "outputs" / "runs").glob("*/*/result.json"))) == 1
-
-
-def test_the_quick_exit_keeps_the_exit_code_the_output_and_the_atexit_handlers(tmp_path):
-    import subprocess
-    import sys
-
-    script = (
-        "import atexit, logging, threading\n"
-        "from mlplab.cli import _exit_now\n"
-        "logging.basicConfig(filename='job.log', level=logging.INFO)\n"
-        "logging.info('written before the exit')\n"
-        "atexit.register(lambda: print('atexit ran'))\n"
-        "print('table', end=' ')\n"
-        "_exit_now({code})\n"
-        "print('never')\n"
-    )
-    for code, (rc, err) in {
-        "3": (3, ""),
-        "None": (0, ""),
-        "'mlplab: bye'": (1, "mlplab: bye\n"),
-    }.items():
-        proc = subprocess.run(
-            [sys.executable, "-c", script.format(code=code)],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert (proc.returncode, proc.stdout, proc.stderr) == (rc, "table atexit ran\n", err)
-        assert "written before the exit" in (tmp_path / "job.log").read_text()
-        (tmp_path / "job.log").unlink()
-
-
-@pytest.mark.parametrize("library", ["turns it into an ImportError", "swallows it"])
-def test_a_ctrl_c_a_library_mishandles_still_ends_the_sweep_as_interrupted(
-    monkeypatch, capsys, library
-):
-    """A Ctrl-C inside numpy's import (under torch's) comes out as an ImportError."""
-    import os
-    import signal
-    import time
-
-    import mlplab.cli
-    from mlplab import workers
-
-    def hydra_main():
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(5)
-        except KeyboardInterrupt:
-            if library == "turns it into an ImportError":
-                raise ImportError("cannot load module more than once per process") from None
-
-    monkeypatch.setattr(mlplab.cli, "_hydra_main", hydra_main)
-    monkeypatch.setattr(workers, "_interrupted", False)
-    try:
-        with pytest.raises(SystemExit) as exit_:
-            mlplab.cli._run()
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    assert exit_.value.code == 130
-    assert capsys.readouterr().err.startswith("mlplab: interrupted")

@@ -1,56 +1,74 @@
-"""ComposeOnce gives every sweep job the config Hydra's own load_sweep_config gives it."""
+"""JobConfigs gives every sweep job the settings, folder and overrides Hydra's own composition gives it."""
 
 from pathlib import Path
 
 import pytest
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.utils import create_config_search_path
-from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import setup_globals
 from hydra.types import RunMode
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
-import mlplab.cli  # noqa: F401  (registers the schema, the resolvers and the launcher)
-from mlplab.compose import ComposeOnce
+import mlplab.cli  # noqa: F401  (registers the schema, the resolvers and the plugins)
+from mlplab import settings
+from mlplab.compose import DEFAULT_SUBDIR, JobConfigs, expand_grid
 
-EXPERIMENTS = sorted(
-    p.stem
-    for p in (Path(mlplab.cli.__file__).parent.parent.parent / "configs/experiment").glob("*.yaml")
-)
+REPO = Path(mlplab.cli.__file__).resolve().parents[2]
+setup_globals()  # the ${now:} resolver, as every Hydra app has it
+EXPERIMENTS = sorted(p.stem for p in (REPO / "configs/experiment").glob("*.yaml"))
 
 
 def loader() -> ConfigLoaderImpl:
     return ConfigLoaderImpl(config_search_path=create_config_search_path("pkg://mlplab.configs"))
 
 
-def sweep_jobs(command: list[str]):
-    """The master config and each job's overrides, as Hydra's basic sweeper makes them."""
+def sweep(command: list[str]):
+    """The master config of a sweep command and each job's overrides."""
     master = loader().load_configuration("config", overrides=command, run_mode=RunMode.MULTIRUN)
     params = [f"{k}={v}" for k, v in (master.hydra.sweeper.params or {}).items()]
-    task = list(master.hydra.overrides.task)
-    parsed = OverridesParser.create().parse_overrides(params + task)
-    batches = BasicSweeper.split_arguments(parsed, None)
-    return master, [list(job) for batch in batches for job in batch]
+    return master, expand_grid(params + list(master.hydra.overrides.task))
 
 
-def same_config(fast, plain) -> None:
-    assert OmegaConf.to_yaml(fast) == OmegaConf.to_yaml(plain)
-    assert OmegaConf.get_type(fast) is OmegaConf.get_type(plain)
-    assert OmegaConf.is_struct(fast) == OmegaConf.is_struct(plain)
-    assert OmegaConf.is_readonly(fast.hydra) == OmegaConf.is_readonly(plain.hydra)
-    assert fast.hydra.job.override_dirname == plain.hydra.job.override_dirname
-    assert list(fast.hydra.overrides.task) == list(plain.hydra.overrides.task)
+def check_job(configs: JobConfigs, master, overrides: list[str], num: int = 0) -> None:
+    """The fast job against Hydra's load_sweep_config of the same overrides."""
+    job = configs.job(overrides, num)
+    plain = loader().load_sweep_config(master, overrides)
+    with open_dict(plain.hydra):  # what Hydra's launchers set before resolving
+        plain.hydra.job.num = plain.hydra.job.id = num
+    assert list(job.overrides) == OmegaConf.to_container(plain.hydra.overrides.task, resolve=False)
+    assert job.run_dir == Path(str(plain.hydra.sweep.dir)).absolute() / str(
+        plain.hydra.sweep.subdir
+    )
+    try:
+        expected = settings.from_config(plain)
+    except settings.ConfigError as exc:
+        assert job.settings is None and job.error == str(exc)
+    else:
+        assert job.error is None and job.settings == expected
+    same = configs.config(overrides, num)
+    assert OmegaConf.to_yaml(same) == OmegaConf.to_yaml(plain)
+
+
+def test_the_grid_is_the_product_of_the_sweeps_in_order():
+    assert expand_grid(["a=1,2", "b=x", "c=range(2)"]) == [
+        ["a=1", "b=x", "c=0"], ["a=1", "b=x", "c=1"], ["a=2", "b=x", "c=0"], ["a=2", "b=x", "c=1"],
+    ]  # fmt: skip
+
+
+def test_the_default_subdir_is_the_one_config_yaml_sets():
+    raw = OmegaConf.load(REPO / "configs/config.yaml")
+    assert OmegaConf.to_container(raw.hydra.sweep, resolve=False)["subdir"] == DEFAULT_SUBDIR
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_job_of_every_seed_experiment_matches_hydra(experiment):
-    master, jobs = sweep_jobs([f"experiment={experiment}", "seed=0,1"])
+    master, jobs = sweep([f"experiment={experiment}", "seed=0,1"])
     assert len(jobs) >= 2
-    plain, fast = loader(), ComposeOnce(loader())
-    for job in jobs:
-        same_config(fast.load_sweep_config(master, job), plain.load_sweep_config(master, job))
+    configs = JobConfigs(loader(), master)
+    for num, job in enumerate(jobs):
+        check_job(configs, master, job, num)
     # a grid over values composes once per set of group choices, not once per job
-    assert len(fast.bases) < len(jobs)
+    assert len(configs.bases) < len(jobs)
 
 
 @pytest.mark.parametrize(
@@ -59,21 +77,29 @@ def test_every_job_of_every_seed_experiment_matches_hydra(experiment):
         ["dataset=iris", "model.hidden=[3,4]", "optimizer=sgd", "optimizer.momentum=0.9"],
         ["init_scheme=xavier", "seed=3", "model.activation=tanh"],
         ["model.hidden=[]", "trainer.batch_size=null", "loss=mse"],
+        ["optimizer.lr=1", "trainer.epochs=7"],  # an int where a float goes: converted
         ["dataset={name: xor, n_samples: 64}", "seed=1"],  # a dict value merges into the group
         ["++trainer.figures=true", "~init_scheme", "+model.extra=1"],  # add, force, delete
         ["hydra.job.chdir=true", "seed=2", "hydra.job.name=other"],  # hydra.* overrides
         ["seed=4", "dataset=two_moons", "dataset.noise=0.3", "dataset=circles"],  # order kept
+        ["model.hidden=[0]", "seed=1"],  # an invalid job: its error, not an exception
+        ["model.activation=rleu"],
+        ["hydra.sweep.subdir=job${hydra.job.num}_s${seed}", "seed=5"],  # a subdir of one's own
     ],
 )
 def test_groups_appends_deletes_dicts_and_hydra_overrides_match_hydra(job):
-    master, _ = sweep_jobs(["model.hidden=[4],[8]"])
-    plain, fast = loader(), ComposeOnce(loader())
-    expected = plain.load_sweep_config(master, job)
-    same_config(fast.load_sweep_config(master, job), expected)
+    master, _ = sweep(["model.hidden=[4],[8]"])
+    configs = JobConfigs(loader(), master)
+    check_job(configs, master, job, num=3)
     # a second job of the same shape reuses the composed base
-    again = [*job, "trainer.epochs=7"]
-    same_config(fast.load_sweep_config(master, again), plain.load_sweep_config(master, again))
-    assert len(fast.bases) == 1
+    check_job(configs, master, [*job, "trainer.epochs=9"], num=4)
+    assert len(configs.bases) == 1
+
+
+def test_a_config_that_interpolates_its_own_keys_is_composed_whole():
+    master, _ = sweep(["model.hidden=[4],[8]", "+trainer.stats_every=${trainer.epochs}"])
+    configs = JobConfigs(loader(), master)
+    check_job(configs, master, ["+dataset.noise_copy=${dataset.noise}", "dataset.noise=0.4"])
 
 
 @pytest.mark.parametrize(
@@ -87,23 +113,10 @@ def test_groups_appends_deletes_dicts_and_hydra_overrides_match_hydra(job):
     ],
 )
 def test_a_bad_job_raises_what_hydra_raises(job):
-    master, _ = sweep_jobs(["model.hidden=[4],[8]"])
+    master, _ = sweep(["model.hidden=[4],[8]"])
     with pytest.raises(Exception) as plain:
         loader().load_sweep_config(master, job)
     with pytest.raises(Exception) as fast:
-        ComposeOnce(loader()).load_sweep_config(master, job)
+        JobConfigs(loader(), master).job(job, 0)
     assert type(fast.value) is type(plain.value)
     assert str(fast.value) == str(plain.value)
-
-
-def test_the_launcher_takes_the_config_the_sweepers_check_composed():
-    master, jobs = sweep_jobs(["model.hidden=[4],[8]", "seed=0,1"])
-    fast = ComposeOnce(loader())
-    checked = [fast.load_sweep_config(master, job) for job in jobs]  # the sweeper's check
-    taken = [fast.take(master, job) for job in jobs]  # the launcher
-    assert all(a is b for a, b in zip(checked, taken))
-    fresh = fast.take(master, jobs[0])  # nothing waiting: composed anew, not shared
-    assert fresh is not checked[0]
-    same_config(fresh, loader().load_sweep_config(master, jobs[0]))
-    # everything else is Hydra's own loader
-    assert fast.get_search_path() is fast.loader.get_search_path()

@@ -1,12 +1,14 @@
 """Datasets: the seeds' generators checked against their defining rules, splits, files."""
 
 import importlib.util
+import re
+import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_settings
+from conftest import make_settings, run_cli
 
 from mlplab.data import DATASETS, load
 from mlplab.settings import ConfigError, DatasetSettings
@@ -172,62 +174,174 @@ def test_npz_with_its_own_test_split_and_multi_output(tmp_path):
     assert len(d.X_test) == 10 and len(d.X_train) + len(d.X_val) == 40
 
 
-@pytest.mark.parametrize(
-    "make, extra, match",
-    [
-        (lambda p: None, [], r"dataset.path='.*missing.csv': no such file"),
-        (
-            lambda p: pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}).to_csv(p, index=False),
-            ["dataset.target=label"],
-            r"Unknown dataset.target 'label'. Choose one of: a, y",
-        ),
-        (
-            lambda p: pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}).to_csv(p, index=False),
-            [],
-            r"dataset=file with a table needs dataset.target=COLUMN. Columns: a, y",
-        ),
-        (
-            lambda p: pd.DataFrame({"a": [1.0, np.nan, 3.0], "y": [0, 1, 0]}).to_csv(
-                p, index=False
-            ),
-            ["dataset.target=y"],
-            r"features contain NaN",
-        ),
-        (
-            lambda p: pd.DataFrame({"a": [], "y": []}).to_csv(p, index=False),
-            ["dataset.target=y"],
-            r"empty",
-        ),
-        (
-            lambda p: pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [0.5, np.nan, 1.5]}).to_csv(
-                p, index=False
-            ),
-            ["dataset.target=y"],
-            r"target contains NaN",
-        ),
-        (
-            lambda p: pd.DataFrame({"a": ["x", "z"], "y": [0, 1]}).to_csv(p, index=False),
-            ["dataset.target=y"],
-            r"feature columns must be numeric; not numeric: a",
-        ),
-    ],
-)
-def test_bad_files_fail_with_a_clear_line(tmp_path, make, extra, match):
-    path = tmp_path / "missing.csv"
-    make(path)
-    with pytest.raises(ConfigError, match=match):
+# ---------------------------------------------------------------- broken files: one line each
+
+HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
+RNG = np.random.default_rng(0)
+GARBAGE = bytes(RNG.integers(128, 256, 300, dtype=np.uint8))  # not UTF-8, not a zip, no magic
+
+
+def table(**columns):
+    return pd.DataFrame(columns)
+
+
+def csv(frame):
+    return lambda p: frame.to_csv(p, index=False)
+
+
+def text(content: str | bytes):
+    return lambda p: p.write_bytes(content if isinstance(content, bytes) else content.encode())
+
+
+def npz(**arrays):
+    return lambda p: np.savez(p, **arrays)
+
+
+def zipped(**members):
+    def write(p):
+        with zipfile.ZipFile(p, "w") as z:
+            for name, content in members.items():
+                z.writestr(name, content)
+
+    return write
+
+
+def truncated_npz(p):
+    np.savez(p, X=np.zeros((50, 2)), y=np.arange(50) % 2)
+    p.write_bytes(p.read_bytes()[:300])
+
+
+def npy_named_npz(p):
+    with open(p, "wb") as f:
+        np.save(f, np.zeros((4, 2)))
+
+
+X10, y10 = RNG.normal(size=(10, 2)), np.arange(10) % 2
+NAN_AT_3_1 = X10.copy()
+NAN_AT_3_1[3, 1] = np.nan
+
+# (name of the file, how to write it, extra overrides, what the one line says after the file)
+BROKEN_FILES = {
+    "csv-not-text": ("d.csv", text(GARBAGE), ["dataset.target=y"],
+                     r"cannot be read as a \.csv file \('utf-8' codec can't decode"),
+    "csv-empty-file": ("d.csv", text(""), ["dataset.target=y"], r"the file is empty \(0 bytes\)"),
+    "csv-long-row": ("d.csv", text("a,b,y\n1,2,0\n3,4,5,1\n"), ["dataset.target=y"],
+                     r"cannot be read as a \.csv file \(Error tokenizing data\. C error: "
+                     r"Expected 3 fields in line 3, saw 4\)"),
+    "csv-short-row": ("d.csv", text("y,a,b\n0,1,2\n1,3\n0,5,6\n"), ["dataset.target=y"],
+                      r"the features contain NaN, empty or infinite values \(first in column "
+                      r"'b', data row 2\)"),
+    "csv-header-only": ("d.csv", text("a,y\n"), ["dataset.target=y"],
+                        r"the dataset is empty \(0 samples\)"),
+    "csv-no-target-given": ("d.csv", csv(table(a=[1.0, 2.0], y=[0, 1])), [],
+                            r"a table needs dataset\.target=COLUMN\. Columns: a, y\."),
+    "csv-target-missing": ("d.csv", csv(table(a=[1.0, 2.0], y=[0, 1])), ["dataset.target=label"],
+                           r"Unknown dataset\.target 'label'\. Choose one of: a, y\."),
+    "csv-only-the-target": ("d.csv", csv(table(y=[0, 1, 0])), ["dataset.target=y"],
+                            r"no feature columns besides the target 'y'"),
+    "csv-nan-feature": ("d.csv", csv(table(a=[1.0, np.nan, 3.0], y=[0, 1, 0])),
+                        ["dataset.target=y"],
+                        r"the features contain NaN, empty or infinite values \(first in column "
+                        r"'a', data row 2\)"),
+    "csv-inf-feature": ("d.csv", text("a,b,y\n1,2,0\n3,inf,1\n"), ["dataset.target=y"],
+                        r"the features contain NaN, empty or infinite values \(first in column 'b', data row 2\)"),
+    "csv-text-feature": ("d.csv", csv(table(a=["x", "z"], y=[0, 1])), ["dataset.target=y"],
+                         r"feature columns must be numeric; not numeric: a\."),
+    "csv-nan-target": ("d.csv", csv(table(a=[1.0, 2.0, 3.0], y=[0.5, np.nan, 1.5])),
+                       ["dataset.target=y"],
+                       r"the target column 'y' has missing values \(first in data row 2\)"),
+    "csv-missing-label": ("d.csv", text("a,y\n1,cat\n2,\n3,dog\n"), ["dataset.target=y"],
+                          r"the target column 'y' has missing values \(first in data row 2\)"),
+    "csv-one-class": ("d.csv", csv(table(a=[1.0, 2.0, 3.0], y=[1, 1, 1])), ["dataset.target=y"],
+                      r"the target has a single class \(np\.int64\(1\)\); nothing to learn"),
+    "npz-not-a-zip": ("d.npz", text(GARBAGE), [],
+                      r"cannot be read as a \.npz file \(not a zip archive of \.npy arrays"),
+    "npz-empty-file": ("d.npz", text(""), [], r"the file is empty \(0 bytes\)"),
+    "npz-truncated": ("d.npz", truncated_npz, [],
+                      r"cannot be read as a \.npz file \(File is not a zip file\)"),
+    "npz-a-single-npy": ("d.npz", npy_named_npz, [],
+                         r"holds one array \(\.npy\), not an \.npz archive of arrays X and y"),
+    "npz-zip-of-text": ("d.npz", zipped(**{"notes.txt": "hello"}), [],
+                        r"the \.npz needs arrays X and y; it has \['notes\.txt'\]"),
+    "npz-members-not-npy": ("d.npz", zipped(**{"X.npy": "not an array", "y.npy": "nor this"}),
+                            [], r"'X' in the archive is not a NumPy array \(\.npy\)"),
+    "npz-object-array": ("d.npz", npz(X=np.array([[1, "a"]], dtype=object), y=np.array([0])),
+                         [], r"array 'X' cannot be read \(Object arrays cannot be loaded"),
+    "npz-without-y": ("d.npz", npz(X=X10), [], r"the \.npz needs arrays X and y; it has \['X'\]"),
+    "npz-X-y-lengths": ("d.npz", npz(X=X10, y=y10[:9]), [], r"X has 10 rows but y has 9\."),
+    "npz-X_test-alone": ("d.npz", npz(X=X10, y=y10, X_test=X10[:3]), [],
+                         r"X_test comes without y_test; give both or neither\."),
+    "npz-y_test-alone": ("d.npz", npz(X=X10, y=y10, y_test=y10[:3]), [],
+                         r"y_test comes without X_test; give both or neither\."),
+    "npz-X_test-features": ("d.npz", npz(X=X10, y=y10, X_test=RNG.normal(size=(3, 5)),
+                                         y_test=y10[:3]), [],
+                            r"X_test has 5 features but X has 2\."),
+    "npz-X_test-y_test-lengths": ("d.npz", npz(X=X10, y=y10, X_test=X10[:3], y_test=y10[:4]),
+                                  [], r"X_test has 3 rows but y_test has 4\."),
+    "npz-y_test-outputs": ("d.npz", npz(X=X10, y=RNG.normal(size=(10, 2)), X_test=X10[:3],
+                                        y_test=RNG.normal(size=(3, 3))), [],
+                           r"y_test has shape \(3, 3\) but y has \(10, 2\); they need the same "
+                           r"outputs per sample\."),
+    "npz-X-3d": ("d.npz", npz(X=np.zeros((10, 2, 2)), y=y10), [],
+                 r"X must be 2-D \(samples x features\), got shape \(10, 2, 2\)\."),
+    "npz-X_test-3d": ("d.npz", npz(X=X10, y=y10, X_test=np.zeros((3, 2, 1)), y_test=y10[:3]),
+                      [], r"X_test must be 2-D \(samples x features\), got shape \(3, 2, 1\)\."),
+    "npz-y-3d": ("d.npz", npz(X=X10, y=np.zeros((10, 2, 2))), [],
+                 r"y must be 1-D \(one label or value per sample\) or 2-D \(samples x outputs\), "
+                 r"got shape \(10, 2, 2\)\."),
+    "npz-X-no-features": ("d.npz", npz(X=np.zeros((10, 0)), y=y10), [],
+                          r"X has no features \(shape \(10, 0\)\)\."),
+    "npz-empty-arrays": ("d.npz", npz(X=np.zeros((0, 2)), y=np.zeros(0)), [],
+                         r"the dataset is empty \(0 samples\)\."),
+    "npz-nan-X": ("d.npz", npz(X=NAN_AT_3_1, y=y10), [],
+                  r"the features contain NaN or infinite values \(first at X\[3, 1\]\)\."),
+    "npz-inf-X_test": ("d.npz", npz(X=X10, y=y10, X_test=np.full((2, 2), np.inf),
+                                    y_test=y10[:2]), [],
+                       r"the features contain NaN or infinite values \(first at X_test\[0, 0\]\)"),
+    "npz-nan-y": ("d.npz", npz(X=X10, y=np.where(np.arange(10) == 2, np.nan, 0.5)), [],
+                  r"the target contains NaN or infinite values \(first at y\[2\]\)\."),
+    "npz-nan-y_test": ("d.npz", npz(X=X10, y=X10[:, 0], X_test=X10[:2],
+                                    y_test=np.array([0.1, np.inf])), [],
+                       r"the target contains NaN or infinite values \(first at y_test\[1\]\)\."),
+    "npz-text-X": ("d.npz", npz(X=np.array([["1", "2"]] * 10), y=y10), [],
+                   r"X must hold numbers, got dtype <U1\."),
+    "npz-complex-X": ("d.npz", npz(X=X10 + 1j, y=y10), [],
+                      r"X must hold numbers, got dtype complex128\."),
+    "npz-one-class": ("d.npz", npz(X=X10, y=np.zeros(10, int)), [],
+                      r"the target has a single class"),
+    "unknown-suffix": ("d.txt", text("1,2"), [],
+                       r"unknown file type '\.txt'\. Choose one of: \.csv, \.npz, \.parquet\."),
+    "parquet-not-parquet": ("d.parquet", text(GARBAGE), ["dataset.target=y"],
+                            r"cannot be read as a \.parquet file \(Could not open Parquet input "
+                            r"source"),
+    "parquet-csv-inside": ("d.parquet", text("a,y\n1,0\n2,1\n"), ["dataset.target=y"],
+                           r"cannot be read as a \.parquet file \(Could not open Parquet"),
+    "parquet-empty-file": ("d.parquet", text(""), ["dataset.target=y"],
+                           r"the file is empty \(0 bytes\)"),
+    "parquet-nan-feature": ("d.parquet",
+                            lambda p: table(a=[1.0, np.nan], y=[0, 1]).to_parquet(p),
+                            ["dataset.target=y"],
+                            r"the features contain NaN, empty or infinite values \(first in column 'a', data row 2\)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BROKEN_FILES))
+def test_every_broken_file_gets_one_line_naming_it(tmp_path, case):
+    name, write, extra, says = BROKEN_FILES[case]
+    if name.endswith(".parquet") and not HAS_PYARROW:
+        pytest.skip("pyarrow (mlplab[parquet]) not installed")
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(ConfigError) as info:
         load(file_settings(path, *extra))
+    message = str(info.value)
+    assert "\n" not in message
+    assert re.fullmatch(rf"dataset\.path='{re.escape(str(path))}': {says}.*", message), message
 
 
-def test_npz_without_y_and_unknown_suffix(tmp_path):
-    np.savez(tmp_path / "a.npz", X=np.zeros((3, 2)))
-    with pytest.raises(ConfigError, match=r"needs arrays X and y; it has \['X'\]"):
-        load(file_settings(tmp_path / "a.npz"))
-    (tmp_path / "a.txt").write_text("1,2")
-    with pytest.raises(
-        ConfigError, match=r"unknown file type '.txt'. Choose one of: .csv, .npz, .parquet"
-    ):
-        load(file_settings(tmp_path / "a.txt"))
+def test_a_missing_file_is_named():
+    with pytest.raises(ConfigError, match=r"^dataset\.path='/no/such/d\.csv': no such file\.$"):
+        load(DatasetSettings("file", path="/no/such/d.csv", target="y"))
 
 
 @pytest.mark.skipif(
@@ -251,6 +365,116 @@ def test_gaussian_dataset_is_n01_with_a_linear_target():
 def test_gaussian_loads_as_seed_004s_100_unsplit_samples_in_256_dimensions():
     d = load(dataset("dataset=gaussian"))
     assert (d.in_dim, d.task, len(d.X_train), d.X_val) == (256, "regression", 100, None)
+
+
+# ---------------------------------------------------------------- k-fold cross-validation
+
+
+def rows(X: torch.Tensor) -> set:
+    """The samples of a split as a set of feature rows (these sets' rows are unique)."""
+    return {tuple(r) for r in X.tolist()}
+
+
+@pytest.mark.parametrize(
+    "name, n_samples",
+    [("tabular", 203), ("sign4", 301), ("sine", 97)],
+    ids=["binary", "4-classes", "regression"],
+)
+def test_each_sample_is_in_exactly_one_folds_validation_split(name, n_samples):
+    K = 5
+    common = [f"dataset={name}", f"dataset.n_samples={n_samples}", "dataset.test_fraction=0.1"]
+    whole = load(dataset(*common, "dataset.val_fraction=0"))  # train = everything but the test
+    folds = [load(dataset(*common, f"dataset.folds={K}", f"dataset.fold={i}")) for i in range(K)]
+    everyone = rows(whole.X_train)
+    vals = [rows(f.X_val) for f in folds]
+    assert sum(len(v) for v in vals) == len(everyone) == len(set().union(*vals))
+    sizes = sorted(len(f.X_val) for f in folds)
+    assert sizes[-1] - sizes[0] <= 1  # as even as K allows
+    for f, v in zip(folds, vals):
+        train = rows(f.X_train)
+        assert not train & v and train | v == everyone
+        assert torch.equal(f.X_test, whole.X_test)  # the test split is never touched
+    if whole.task != "regression":  # stratified: each class split as evenly as K allows
+        for c in range(whole.n_classes):
+            counts = [int((f.y_val.reshape(-1) == c).sum()) for f in folds]
+            assert max(counts) - min(counts) <= 1, (c, counts)
+
+
+def test_unstratified_folds_would_fail_the_class_balance_check():
+    # the balance check above can fail: random folds of the same sizes break it
+    y = load(dataset("dataset=sign4", "dataset.n_samples=301")).y_train.numpy()
+    fold = np.random.default_rng(0).permutation(len(y)) % 5
+    counts = [[int(((fold == i) & (y == c)).sum()) for i in range(5)] for c in range(4)]
+    assert max(max(cs) - min(cs) for cs in counts) > 1
+
+
+def test_folds_replace_val_fraction_and_keep_a_files_own_test_split(tmp_path):
+    rng = np.random.default_rng(0)
+    X, X_test = rng.normal(size=(40, 3)), rng.normal(size=(7, 3))
+    np.savez(tmp_path / "d.npz", X=X, y=np.arange(40) % 3, X_test=X_test, y_test=np.arange(7) % 3)
+    for i in range(4):
+        d = load(
+            file_settings(
+                tmp_path / "d.npz", "dataset.standardize=false", "dataset.val_fraction=0.5",
+                "dataset.folds=4", f"dataset.fold={i}",
+            )
+        )  # fmt: skip
+        assert (len(d.X_train), len(d.X_val)) == (30, 10)
+        assert torch.allclose(d.X_test, torch.as_tensor(X_test, dtype=torch.float32))
+
+
+def test_too_few_samples_for_the_folds_is_one_line():
+    with pytest.raises(
+        ConfigError,
+        match=r"^dataset=xor: dataset.folds=5 needs at least 5 samples outside the test split, got 4\.$",
+    ):
+        load(dataset("dataset=xor", "dataset.folds=5"))
+
+
+def test_fold_range_is_a_sweep_axis_through_the_cli(tmp_path):
+    done = run_cli(
+        "-m", "dataset.folds=3", "dataset.fold=range(3)", "trainer.epochs=2",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = pd.read_csv(tmp_path / "sweep" / "results.csv")
+    assert sorted(results["dataset.fold"]) == [0, 1, 2]
+    assert set(results["status"]) == {"completed"}
+    # two moons' 300 samples: each fold holds out 100 and trains on 200
+    assert set(results["n_train"]) == {200}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "csv-not-text",
+        "csv-long-row",
+        "csv-target-missing",
+        "npz-a-single-npy",
+        "npz-X-y-lengths",
+        "npz-X_test-alone",
+        "npz-X_test-features",
+        "parquet-not-parquet",
+    ],
+)
+def test_a_broken_file_through_the_cli_is_one_line_exit_2_and_no_run_folder(tmp_path, case):
+    name, write, extra, says = BROKEN_FILES[case]
+    if name.endswith(".parquet") and not HAS_PYARROW:
+        pytest.skip("pyarrow (mlplab[parquet]) not installed")
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / name
+    write(path)
+    outputs = tmp_path / "outputs"
+    done = run_cli(
+        "dataset=file", f"dataset.path={path}", *extra, f"hydra.run.dir={outputs / 'run'}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert re.fullmatch(
+        rf"mlplab: error: dataset\.path='{re.escape(str(path))}': {says}.*\n", done.stderr
+    ), done.stderr
+    assert not outputs.exists()  # the run folder Hydra made is gone, and its empty parent
 
 
 # ---------------------------------------------------------------- the seeds' exact data, label noise, scale

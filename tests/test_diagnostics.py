@@ -1,5 +1,6 @@
 """Diagnostics: per-layer statistics and linear regions, checked on networks small enough to do by hand."""
 
+import dataclasses
 import json
 import math
 
@@ -11,9 +12,10 @@ from conftest import make_settings
 
 from mlplab import diagnostics
 from mlplab.data import DATASETS
-from mlplab.job import prepare, run_job
+from mlplab.job import prepare, run_single
 from mlplab.model import ResidualBlock, make_mlp
 from mlplab.settings import DatasetSettings
+from mlplab.train import build_model
 
 
 def set_layer(layer: torch.nn.Linear, weight, bias) -> None:
@@ -114,8 +116,8 @@ def test_measuring_leaves_no_trace_on_the_model():
 def test_stats_every_epoch_trains_bit_for_bit_like_none(tmp_path):
     common = ["dataset=spiral", "model.hidden=[8,8]", "model.dropout=0.2", "model.norm=batch",
               "trainer.epochs=4"]  # fmt: skip
-    plain = run_job(make_settings(*common), tmp_path / "plain")
-    every = run_job(make_settings(*common, "trainer.layer_stats_every=1"), tmp_path / "every")
+    plain = run_single(make_settings(*common), tmp_path / "plain")
+    every = run_single(make_settings(*common, "trainer.layer_stats_every=1"), tmp_path / "every")
     metrics = ["train_loss", "val_loss", "train_acc", "val_acc"]
     a, b = (pd.read_csv(tmp_path / d / "history.csv") for d in ("plain", "every"))
     assert a[metrics].equals(b[metrics])
@@ -128,7 +130,7 @@ def test_stats_every_epoch_trains_bit_for_bit_like_none(tmp_path):
 def test_layers_csv_every_n_epochs_plus_the_end(tmp_path):
     s = make_settings("dataset=xor", "model.hidden=[4,4]", "trainer.epochs=7",
                       "trainer.layer_stats_every=3")  # fmt: skip
-    run_job(s, tmp_path)
+    run_single(s, tmp_path)
     layers = pd.read_csv(tmp_path / "layers.csv")
     assert list(layers.columns) == list(diagnostics.LAYER_COLUMNS)
     assert layers["epoch"].tolist() == [e for e in (0, 3, 6, 7) for _ in range(3)]
@@ -149,7 +151,7 @@ def test_e9_signal_vanishes_explodes_or_survives_ten_layers(tmp_path):
     last, dead = {}, {}
     for name, init in inits.items():
         s = make_settings("dataset=gaussian", deep, "trainer.epochs=0", *init)
-        result = run_job(s, tmp_path / name)
+        result = run_single(s, tmp_path / name)
         layers = pd.read_csv(tmp_path / name / "layers.csv")
         hidden = layers[layers["kind"] == "hidden"]
         assert hidden["layer"].tolist() == list(range(1, 11))
@@ -259,7 +261,7 @@ def test_region_grid_is_a_line_a_plane_or_nothing():
 @pytest.mark.parametrize("width", [4, 16])
 def test_trained_one_layer_net_on_sine_reports_at_most_n_plus_one(tmp_path, width):
     s = make_settings("dataset=sine", f"model.hidden=[{width}]", "trainer.epochs=150")
-    result = run_job(s, tmp_path)
+    result = run_single(s, tmp_path)
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["linear_regions"] == result["linear_regions"]
     assert 2 <= result["linear_regions"] <= width + 1
@@ -268,10 +270,10 @@ def test_trained_one_layer_net_on_sine_reports_at_most_n_plus_one(tmp_path, widt
 
 
 def test_result_json_says_null_where_regions_are_undefined(tmp_path):
-    tanh = run_job(make_settings("dataset=two_moons", "model.activation=tanh",
+    tanh = run_single(make_settings("dataset=two_moons", "model.activation=tanh",
                                  "trainer.epochs=2"), tmp_path / "tanh")  # fmt: skip
     assert tanh["linear_regions"] is None and tanh["linear_regions_init"] is None
-    wide = run_job(make_settings("dataset=iris", "trainer.epochs=2"), tmp_path / "iris")
+    wide = run_single(make_settings("dataset=iris", "trainer.epochs=2"), tmp_path / "iris")
     assert wide["linear_regions"] is None  # 4 inputs: no line or plane to count on
     for key in ("dead_fraction", "grad_ratio_first_last", "act_std_last", "dead_fraction_init",
                 "grad_ratio_first_last_init", "act_std_last_init", "diagnostics_seconds"):  # fmt: skip
@@ -284,7 +286,7 @@ def test_diagnostics_and_figures_on_cuda(tmp_path):
     for name in ("two_moons", "sine"):
         s = make_settings(f"dataset={name}", "trainer.device=cuda", "trainer.epochs=3",
                           "trainer.layer_stats_every=1")  # fmt: skip
-        result = run_job(s, tmp_path / name)
+        result = run_single(s, tmp_path / name)
         assert isinstance(result["linear_regions"], int) and result["dead_fraction"] is not None
         assert len(pd.read_csv(tmp_path / name / "layers.csv")) == 4 * 2
     assert (tmp_path / "two_moons" / "neurons.png").is_file()
@@ -333,7 +335,7 @@ def patterns_by_hand(net: torch.nn.Module, points: torch.Tensor) -> torch.Tensor
     [([5], {}), ([8, 3], {"activation": "leaky_relu"}), ([4, 6, 2], {"dropout": 0.3}),
      ([6, 6], {"norm": "batch"}), ([5, 5, 5], {"residual": True})],
 )  # fmt: skip
-def test_activation_patterns_stop_early_yet_see_every_unit(hidden, options):
+def test_activation_patterns_see_every_unit(hidden, options):
     net = make_mlp(2, hidden, 3, init="torch_default", generator=torch.Generator().manual_seed(1),
                    **options)  # fmt: skip
     points = torch.randn(500, 2, generator=torch.Generator().manual_seed(2))
@@ -350,3 +352,75 @@ def test_activation_patterns_of_a_unit_used_twice_record_both_calls():
     patterns = diagnostics.activation_patterns(net, points)
     assert torch.equal(patterns, patterns_by_hand(net, points))
     assert patterns.shape == (100, 7)
+
+
+# ---------------------------------------------------------------- whole stacks at once
+
+
+def stack_of(activation: str, widths: list[list[int]], dataset: str = "two_moons", **layer):
+    """A stack of make_mlp networks (one per widths, seed = its index) and its data."""
+    s = make_settings(f"dataset={dataset}", f"model.activation={activation}",
+                      f"model.hidden={widths[0]}".replace(" ", ""))  # fmt: skip
+    data, _, loss = prepare(s)
+    models = [
+        build_model(
+            dataclasses.replace(s, seed=k, model=dataclasses.replace(s.model, hidden=w)), data
+        )[0]
+        for k, w in enumerate(widths)
+    ]
+    return models, data, loss
+
+
+@pytest.mark.parametrize(
+    "activation", ["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"]
+)
+@pytest.mark.parametrize(
+    "widths", [[[3], [8], [5]], [[8, 5], [4, 6], [8, 6]], [[16, 16, 4], [3, 9, 2]]]
+)
+def test_a_stacks_layer_statistics_are_each_models_own(activation, widths):
+    # narrower models are padded; sigmoid's padded units output 0.5 and must not count
+    models, data, loss = stack_of(activation, widths)
+    stack = diagnostics.stack_models(models, activation)
+    rows = diagnostics.stack_layer_stats(stack, data.X_train, data.y_train, loss)
+    for model, got in zip(models, rows):
+        expected = diagnostics.layer_stats(model, data.X_train, data.y_train, loss)
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected):
+            assert a.keys() == b.keys()
+            for key in a:
+                if a[key] is None or isinstance(a[key], str):
+                    assert a[key] == b[key], key
+                else:
+                    assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), key
+
+
+def test_a_stacks_statistics_can_tell_its_models_apart():
+    """The comparison above can fail: another model's numbers are not these."""
+    models, data, loss = stack_of("relu", [[8], [8]])
+    rows = diagnostics.stack_layer_stats(
+        diagnostics.stack_models(models, "relu"), data.X_train, data.y_train, loss
+    )
+    other = diagnostics.layer_stats(models[1], data.X_train, data.y_train, loss)
+    assert rows[0][0]["act_std"] != pytest.approx(other[0]["act_std"], rel=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+@pytest.mark.parametrize("dataset, widths", [
+    ("two_moons", [[3], [12], [7]]), ("two_moons", [[8, 5], [4, 6]]), ("sine", [[16], [5], [9, 3]][:2]),
+])  # fmt: skip
+def test_a_stacks_linear_regions_are_each_models_own(activation, dataset, widths):
+    models, data, loss = stack_of(activation, widths, dataset)
+    grid = diagnostics.region_grid(data.X_train)
+    stack = diagnostics.stack_models(models, activation)
+    # a small budget makes it take the models a chunk at a time
+    for budget in (1 << 24, 1):
+        got = diagnostics.stack_regions(stack, grid, budget=budget)
+        assert got == [diagnostics.linear_regions(m, grid) for m in models]
+    one_point = diagnostics.stack_regions(diagnostics.stack_models(models, "relu"), grid[:1])
+    assert one_point == [1] * len(models)
+
+
+def test_smooth_activations_have_no_regions_in_a_stack_either():
+    models, data, _ = stack_of("tanh", [[4], [6]])
+    grid = diagnostics.region_grid(data.X_train)
+    assert diagnostics.stack_regions(diagnostics.stack_models(models, "tanh"), grid) == [None, None]

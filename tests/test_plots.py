@@ -7,7 +7,7 @@ import pytest
 from conftest import make_settings
 
 from mlplab import plots
-from mlplab.job import run_job
+from mlplab.job import run_single
 from mlplab.settings import ConfigError
 
 ALWAYS = {"curves.png"}
@@ -62,7 +62,7 @@ def opens(path) -> tuple[int, int]:
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
 )  # fmt: skip
 def test_each_figure_is_drawn_for_the_runs_it_fits(tmp_path, overrides, expected):
-    run_job(make_settings(*overrides, "trainer.epochs=3"), tmp_path)
+    run_single(make_settings(*overrides, "trainer.epochs=3"), tmp_path)
     assert pngs(tmp_path) == ALWAYS | expected
     for name in expected:
         height, width = opens(tmp_path / name)
@@ -70,7 +70,7 @@ def test_each_figure_is_drawn_for_the_runs_it_fits(tmp_path, overrides, expected
 
 
 def test_the_figures_show_what_their_names_say(tmp_path, drawn):
-    sine = run_job(make_settings("dataset=sine", "model.hidden=[12]", "trainer.epochs=60"),
+    sine = run_single(make_settings("dataset=sine", "model.hidden=[12]", "trainer.epochs=60"),
                    tmp_path / "sine")  # fmt: skip
     legend = drawn["fit_1d.png"]["legend"]
     assert {"train data", "val data", "network"} <= set(legend)
@@ -80,7 +80,7 @@ def test_the_figures_show_what_their_names_say(tmp_path, drawn):
     assert act["axes"] == 1 + 1  # the scale-by-layer panel and one histogram per layer
     assert act["titles"][1].startswith("layer 1\nstd ")
 
-    run_job(make_settings("dataset=two_moons", "model.hidden=[5,3]", "trainer.epochs=3"),
+    run_single(make_settings("dataset=two_moons", "model.hidden=[5,3]", "trainer.epochs=3"),
             tmp_path / "moons")  # fmt: skip
     # one tile per unit of the first hidden layer, no more
     assert [t.split(" (")[0] for t in drawn["neurons.png"]["texts"]] == [
@@ -150,7 +150,7 @@ def sweep(tmp_path_factory):
     for init in ("he_normal", "xavier_normal", "normal"):
         for seed in (0, 1):
             run = root / f"{init}-{seed}"
-            run_job(make_settings("dataset=xor", "model.hidden=[4,4]", f"model.init={init}",
+            run_single(make_settings("dataset=xor", "model.hidden=[4,4]", f"model.init={init}",
                                   f"seed={seed}", "trainer.epochs=5"), run)  # fmt: skip
             runs.append(run)
     (root / "unfinished").mkdir()
@@ -209,7 +209,7 @@ def test_sweep_figures_refuse_unknown_names_with_the_choices(tmp_path, sweep, ca
 
 
 def test_figures_false_draws_nothing_but_measures_everything(tmp_path):
-    result = run_job(make_settings("dataset=two_moons", "trainer.epochs=3", "trainer.figures=false"),
+    result = run_single(make_settings("dataset=two_moons", "trainer.epochs=3", "trainer.figures=false"),
                      tmp_path)  # fmt: skip
     assert pngs(tmp_path) == set()
     assert (tmp_path / "layers.csv").is_file() and isinstance(result["linear_regions"], int)

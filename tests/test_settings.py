@@ -16,7 +16,11 @@ def test_name_tuples_match_the_registries():
     assert settings.INIT_NAMES == tuple(model.INITIALIZERS)
     assert settings.NORM_NAMES == tuple(model.NORMS)
     assert settings.OPTIMIZER_NAMES == tuple(train.OPTIMIZERS)
-    assert settings.LOSS_NAMES == ("auto", *train.LOSSES)
+    assert settings.SCHEDULE_NAMES == tuple(train.SCHEDULES)
+    # every loss a config can name, and the one loss=mse means on a binary task
+    assert settings.LOSS_NAMES == ("auto", *(k for k in train.LOSSES if k != "sigmoid_mse"))
+    assert set(train.TASK_LOSSES.values()) == {"sigmoid_mse"}
+    assert set(settings.METRIC_NAMES) < set(train.history_row(0, [0.0, 0.0], [0.0, 0.0], 0.0))
 
 
 def test_defaults_compose_into_frozen_settings():
@@ -58,14 +62,91 @@ def test_defaults_compose_into_frozen_settings():
             r"optimizer.momentum=0.9 applies to sgd and rmsprop only, not 'adam'",
         ),
         ("model.residual=true", None),  # equal widths [16]: fine
+        (
+            "trainer.early_stopping.patience=0",
+            r"trainer.early_stopping.patience must be a positive integer or null \(off\), got 0",
+        ),
+        ("trainer.early_stopping.patience=-3", r"patience must be a positive integer .*got -3"),
+        (
+            "trainer.early_stopping.metric=val_f1",
+            r"Unknown trainer.early_stopping.metric 'val_f1'. Choose one of: auto, train_acc, "
+            r"train_loss, val_acc, val_loss\.$",
+        ),
+        (
+            "trainer.early_stopping.min_delta=-0.1",
+            r"trainer.early_stopping.min_delta must be in \[0.0, inf\), got -0.1",
+        ),
+        (
+            "optimizer.schedule=linear",
+            r"Unknown optimizer.schedule 'linear'. Choose one of: constant, cosine, step\.$",
+        ),
+        ("optimizer.warmup_epochs=-1", r"optimizer.warmup_epochs must be >= 0, got -1"),
+        (
+            "optimizer.warmup_epochs=300",
+            r"optimizer.warmup_epochs=300 leaves no epoch at the full lr: it must be below "
+            r"trainer.epochs=300",
+        ),
+        (
+            "optimizer.schedule=step",
+            r"optimizer.schedule=step needs optimizer.step_size=N \(epochs between two decays\)",
+        ),
+        (
+            "optimizer.step_size=10",
+            r"optimizer.step_size=10 applies to optimizer.schedule=step only, not 'constant'",
+        ),
+        (
+            ["optimizer.schedule=step", "optimizer.step_size=0"],
+            r"optimizer.step_size must be a positive integer, got 0",
+        ),
+        ("optimizer.gamma=0", r"optimizer.gamma must be in \(0, 1\], got 0"),
+        ("optimizer.gamma=1.5", r"optimizer.gamma must be in \(0, 1\], got 1.5"),
+        (
+            "optimizer.min_lr=0.001",
+            r"optimizer.min_lr=0.001 applies to optimizer.schedule=cosine only, not 'constant'",
+        ),
+        (
+            ["optimizer.schedule=cosine", "optimizer.min_lr=0.1"],
+            r"optimizer.min_lr must be in \[0.0, 0.01\], got 0.1",
+        ),
+        (
+            "optimizer.grad_clip=0",
+            r"optimizer.grad_clip must be a positive number or null \(off\), got 0",
+        ),
+        ("optimizer.grad_clip=-1", r"optimizer.grad_clip must be a positive number .*got -1"),
+        ("optimizer.grad_clip=inf", r"optimizer.grad_clip must be a positive number .*got inf"),
+        (
+            "dataset.folds=1",
+            r"dataset.folds must be an integer >= 2 or null \(no cross-validation\), got 1",
+        ),
+        (
+            ["dataset.folds=5", "dataset.fold=5"],
+            r"dataset.fold must be in 0..4 with dataset.folds=5, got 5",
+        ),
+        (["dataset.folds=5", "dataset.fold=-1"], r"dataset.fold must be in 0..4 .*got -1"),
+        ("dataset.fold=2", r"dataset.fold=2 needs dataset.folds=K \(k-fold cross-validation\)"),
+        (
+            [
+                "optimizer.schedule=cosine",
+                "optimizer.warmup_epochs=5",
+                "optimizer.min_lr=0.001",
+                "optimizer.grad_clip=1.0",
+                "trainer.early_stopping.patience=10",
+                "trainer.early_stopping.metric=val_loss",
+                "dataset.folds=5",
+                "dataset.fold=4",
+            ],
+            None,
+        ),  # fmt: skip
+        (["optimizer.schedule=step", "optimizer.step_size=30", "optimizer.gamma=0.5"], None),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_line(override, match):
+    overrides = override if isinstance(override, list) else [override]
     if match is None:
-        make_settings(override)
+        make_settings(*overrides)
         return
     with pytest.raises(ConfigError, match=match) as info:
-        make_settings(override)
+        make_settings(*overrides)
     assert "\n" not in str(info.value)
 
 
@@ -120,3 +201,27 @@ def test_a_typed_config_builds_the_same_settings_as_merging_it_onto_the_schema(o
     bad = OmegaConf.create({**plain, "model": {**plain["model"], "activation": "rleu"}})
     with pytest.raises(ConfigError, match="Unknown model.activation 'rleu'"):
         settings.from_config(OmegaConf.merge(settings.schema(), bad))  # typed, still validated
+
+
+def test_the_new_knobs_default_to_off_in_the_yaml():
+    s = make_settings()
+    o, es = s.optimizer, s.trainer.early_stopping
+    assert (o.schedule, o.warmup_epochs, o.step_size, o.gamma, o.min_lr, o.grad_clip) == (
+        "constant", 0, None, 0.1, 0.0, None,
+    )  # fmt: skip
+    assert (es.patience, es.metric, es.min_delta) == (None, "auto", 0.0)
+    assert (s.dataset.folds, s.dataset.fold) == (None, 0)
+    # the optimizer groups share the schedule knobs of config.yaml
+    assert (
+        make_settings("optimizer=sgd", "optimizer.schedule=cosine").optimizer.schedule == "cosine"
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        es.patience = 3
+
+
+def test_a_typo_in_a_new_key_lists_the_valid_ones():
+    assert settings.keys_of("trainer.early_stopping") == ["metric", "min_delta", "patience"]
+    assert {"schedule", "warmup_epochs", "step_size", "gamma", "min_lr", "grad_clip"} < set(
+        settings.keys_of("optimizer")
+    )
+    assert {"folds", "fold"} < set(settings.keys_of("dataset"))

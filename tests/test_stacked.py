@@ -15,7 +15,7 @@ from mlplab import stacked
 from mlplab.data import load
 from mlplab.model import ACTIVATIONS
 from mlplab.stacked import fit_many, stack_groups, stack_key, stackable
-from mlplab.train import build_model, fit
+from mlplab.train import LOSSES, build_model, fit
 
 METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
 
@@ -48,6 +48,8 @@ def both(settings_list):
 
 def assert_same_history(ref, got, rtol=1e-5):
     assert got.status == ref.status and got.error == ref.error
+    for key in ("epochs_run", "best_epoch", "model_epoch", "early_stopping", "stopped_early"):
+        assert getattr(got, key) == getattr(ref, key), key
     assert [r["epoch"] for r in got.history] == [r["epoch"] for r in ref.history]
     assert all(set(a) == set(b) for a, b in zip(ref.history, got.history))
     for a, b in zip(ref.history, got.history):
@@ -79,14 +81,25 @@ def test_mixed_widths_in_one_group_match_fit_model_by_model():
         assert not got.model.training
 
 
-def test_the_comparison_can_fail():
-    # the same check must notice another seed or learning rate
+@pytest.mark.parametrize(
+    "other",
+    [
+        ["seed=1"],
+        ["optimizer.lr=0.02"],
+        ["optimizer.schedule=cosine"],
+        ["optimizer.warmup_epochs=1"],
+        ["optimizer.schedule=step", "optimizer.step_size=2"],
+        ["optimizer.grad_clip=0.05"],
+        ["trainer.early_stopping.patience=1"],
+        ["loss=mse"],
+    ],
+)
+def test_the_comparison_can_fail(other):
+    # the same check must notice another seed, lr, schedule, warmup, clip, patience or loss
     alone, _ = both(settings(["seed=0"]))
-    _, other_seed = both(settings(["seed=1"]))
-    _, other_lr = both(settings(["seed=0", "optimizer.lr=0.02"]))
-    for wrong in (other_seed[0], other_lr[0]):
-        with pytest.raises(AssertionError):
-            assert_same_history(alone[0], wrong)
+    _, wrong = both(settings(["seed=0", *other]))
+    with pytest.raises(AssertionError):
+        assert_same_history(alone[0], wrong[0])
 
 
 @pytest.mark.parametrize(
@@ -123,6 +136,7 @@ def test_each_activation_two_layers_deep_with_padding(activation):
     [
         (["dataset=spiral", "trainer.batch_size=null", "trainer.epochs=15"], "[3]"),
         (["dataset=two_moons", "loss=cross_entropy", "trainer.epochs=4"], "[3]"),
+        (["dataset=two_moons", "loss=mse", "trainer.epochs=4"], "[3]"),
         (["dataset=diag_flip", "model.hidden=[6,2]", "trainer.epochs=15"], "[3,5]"),
         (["dataset=sine", "trainer.batch_size=16", "trainer.epochs=4"], "[3]"),
         (["dataset=xor", "model.hidden=[]", "trainer.batch_size=null", "trainer.epochs=15"], "[]"),
@@ -130,6 +144,7 @@ def test_each_activation_two_layers_deep_with_padding(activation):
     ids=[
         "ce-3-classes-full-batch",
         "ce-binary",
+        "sigmoid-mse-binary",
         "mse-4-outputs-no-val",
         "mse-1-input",
         "linear-xor",
@@ -279,7 +294,17 @@ def test_what_cannot_stack_falls_back_to_fit(extra):
 def test_groups_split_on_what_must_be_shared():
     group = [
         make_settings("seed=0"),
-        make_settings("seed=1", "model.hidden=[4]", "optimizer.lr=0.1", "model.dropout=0.2"),
+        make_settings(
+            "seed=1",
+            "model.hidden=[4]",
+            "optimizer.lr=0.1",
+            "model.dropout=0.2",
+            "optimizer.schedule=cosine",
+            "optimizer.warmup_epochs=3",
+            "optimizer.grad_clip=1",
+            "trainer.early_stopping.patience=5",
+            "trainer.early_stopping.metric=val_loss",
+        ),  # fmt: skip
         make_settings("model.hidden=[4,4]"),  # another depth
         make_settings("optimizer=sgd"),  # another optimizer
         make_settings("trainer.batch_size=16"),  # another batch size
@@ -307,3 +332,135 @@ def test_fit_many_on_cuda_matches_fit_on_cuda():
         model, loss = build_model(s, data)
         assert next(model.parameters()).is_cuda and next(got.model.parameters()).is_cuda
         assert_same_history(fit(model, data, s, loss), got, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- the training knobs, per model
+
+# One stack, every model with its own patience, schedule, warmup, clip value and lr.
+MIXED_KNOBS = [
+    ["seed=0", "trainer.early_stopping.patience=3"],
+    ["seed=1", "model.hidden=[5]", "optimizer.lr=0.03", "optimizer.schedule=cosine",
+     "optimizer.warmup_epochs=3", "optimizer.grad_clip=0.1", "trainer.early_stopping.patience=5"],
+    ["seed=2", "optimizer.schedule=step", "optimizer.step_size=5", "optimizer.gamma=0.5",
+     "optimizer.grad_clip=0.5"],
+    ["seed=3", "model.hidden=[9]", "optimizer.lr=0.003", "optimizer.schedule=cosine",
+     "optimizer.min_lr=0.001", "trainer.early_stopping.patience=4",
+     "trainer.early_stopping.metric=val_loss", "trainer.early_stopping.min_delta=0.001"],
+    ["seed=4", "optimizer.warmup_epochs=2", "trainer.early_stopping.patience=6",
+     "trainer.early_stopping.metric=train_loss"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "common",
+    [
+        ["optimizer=adam"],
+        ["optimizer=adamw", "optimizer.weight_decay=0.01"],
+        ["optimizer=sgd", "optimizer.lr=0.1", "optimizer.momentum=0.9"],
+        ["optimizer=rmsprop", "optimizer.lr=0.001"],
+        ["loss=mse"],
+        ["model.dropout=0.2", "model.hidden=[12]"],
+    ],
+    ids=["adam", "adamw", "sgd-momentum", "rmsprop", "sigmoid-mse", "dropout"],
+)
+def test_a_stack_mixing_patience_schedules_warmup_and_clipping_matches_fit(common):
+    group = settings(*MIXED_KNOBS, common=["dataset.n_samples=200", *common], epochs=40)
+    assert stack_groups(group) == [list(range(len(group)))]  # the knobs do not split the stack
+    alone, many = both(group)
+    for ref, got in zip(alone, many):
+        assert_same_history(ref, got)
+        assert_same_weights(ref.model, got.model)
+    # the stack held models that stopped early, frozen while the others trained on
+    stopped = [r.stopped_early for r in alone]
+    assert any(stopped) and not all(stopped), stopped
+
+
+def test_clipping_in_a_stack_is_each_models_own_norm():
+    # the same seed and widths, three clip values: only the norm each model sees differs
+    group = settings(
+        ["optimizer.grad_clip=0.01"], ["optimizer.grad_clip=0.1"], [], ["model.hidden=[4]",
+        "optimizer.grad_clip=0.01"], common=["optimizer=sgd", "optimizer.lr=0.5"], epochs=5,
+    )  # fmt: skip
+    alone, many = both(group)
+    for ref, got in zip(alone, many):
+        assert_same_history(ref, got)
+        assert_same_weights(ref.model, got.model)
+    assert alone[0].history[-1]["train_loss"] != alone[1].history[-1]["train_loss"]
+
+
+def test_a_stopped_a_diverged_and_a_running_model_share_a_stack():
+    group = settings(
+        ["seed=0", "trainer.early_stopping.patience=2", "trainer.early_stopping.min_delta=0.5",
+         "trainer.early_stopping.metric=train_loss"],
+        ["seed=1", "optimizer.lr=1e6"],
+        ["seed=2", "model.hidden=[5]", "optimizer.schedule=cosine"],
+        common=["dataset=diag_flip", "optimizer=sgd"], epochs=30,
+    )  # fmt: skip
+    alone, many = both(group)
+    assert [r.status for r in many] == ["completed", "diverged", "completed"]
+    assert [r.stopped_early for r in many] == [True, False, False]
+    assert many[0].epochs_run == 2 and many[2].epochs_run == 30
+    for ref, got in zip(alone, many):
+        assert_same_history(ref, got)
+    for ref, got in zip(alone[::2], many[::2]):
+        assert_same_weights(ref.model, got.model)
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_hand_written_loss_gradients_are_autograds(loss):
+    gen = torch.Generator().manual_seed(0)
+    K, B = 3, 7
+    if loss == "cross_entropy":
+        out = torch.randn(K, B, 4, generator=gen).requires_grad_()
+        y = torch.randint(0, 4, (K, B), generator=gen)
+    else:
+        out = (3 * torch.randn(K, B, 2 if loss == "mse" else 1, generator=gen)).requires_grad_()
+        y = torch.randn(K, B, out.shape[2], generator=gen)
+        if loss != "mse":
+            y = (y > 0).float()
+    # each model's mean loss, as fit computes it on its own batch
+    per_model = [LOSSES[loss][0](out[k], y[k]) for k in range(K)]
+    (expected,) = torch.autograd.grad(sum(per_model), out)
+    with torch.no_grad():
+        assert torch.allclose(
+            stacked._loss_grad(out.detach().clone(), y, loss), expected, atol=1e-7
+        )
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_training_knobs_on_cuda_match_fit_on_cuda():
+    group = settings(
+        *MIXED_KNOBS, common=["dataset.n_samples=200", "trainer.device=cuda"], epochs=10
+    )
+    data = load(group[0].dataset, torch.device("cuda"))
+    for s, got in zip(group, fit_many(group, data)):
+        model, loss = build_model(s, data)
+        ref = fit(model, data, s, loss)
+        assert_same_history(ref, got, rtol=1e-4)
+        assert_same_weights(ref.model, got.model, rtol=1e-3)
+
+
+def test_a_sweep_over_the_knobs_gives_the_same_table_stacked_or_one_by_one(tmp_path):
+    import pandas as pd
+    from conftest import run_cli
+
+    tables = {}
+    for launcher in ("stacked", "basic"):
+        done = run_cli(
+            "-m", "trainer.early_stopping.patience=null,3", "optimizer.schedule=constant,cosine",
+            "optimizer.grad_clip=null,0.5", "trainer.epochs=30", f"hydra/launcher={launcher}",
+            f"hydra.sweep.dir={tmp_path / launcher}", cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        tables[launcher] = pd.read_csv(tmp_path / launcher / "results.csv")
+    stacked, basic = tables["stacked"], tables["basic"]
+    assert len(stacked) == 8 and set(stacked["status"]) == {"completed"}
+    stopping = stacked["trainer.early_stopping.patience"].notna()
+    assert (stacked.loc[stopping, "epochs_run"] < 30).any()  # some stopped early
+    assert stacked.loc[stopping, "last_val_acc"].notna().all()
+    assert stacked.loc[~stopping, "last_val_acc"].isna().all()
+    columns = ["epochs_run", "best_epoch", "train_loss", "val_loss", "val_acc", "last_val_loss"]
+    pd.testing.assert_frame_equal(
+        stacked[columns], basic[columns], check_exact=False, rtol=1e-4, atol=1e-6
+    )

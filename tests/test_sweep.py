@@ -1,6 +1,7 @@
 """Sweeps through the real command: tables, failures, fail_fast, kill + resume, aggregate, compare."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,9 +120,10 @@ def test_a_diverging_job_is_marked_diverged(tmp_path):
 def test_fail_fast_stops_launching_after_the_first_failure(tmp_path):
     proc = run_cli("-m", "model.hidden=[0],[4],[8]", "sweep.fail_fast=true", *FAST, cwd=tmp_path)
     assert proc.returncode == 1 and "fail_fast: stopped after model.hidden=[0]" in proc.stderr
-    results = read(tmp_path, "results.csv")
-    assert results["hidden"].tolist() == ["[0]"] and results["status"].tolist() == ["failed"]
-    assert not (tmp_path / "sweep" / ".mlplab-stop").exists()
+    results = read(tmp_path, "results.csv")  # the jobs never launched are listed, to re-run
+    assert results["hidden"].tolist() == ["[0]", "[4]", "[8]"]
+    assert results["status"].tolist() == ["failed", "incomplete", "incomplete"]
+    assert not (tmp_path / "sweep" / "model.hidden=[4],trainer.epochs=5").exists()
     # without fail_fast, the same sweep resumes and runs the rest
     proc = run_cli("-m", "model.hidden=[0],[4],[8]", *FAST, cwd=tmp_path)
     assert len(read(tmp_path, "results.csv")) == 3
@@ -131,39 +133,57 @@ def result_mtimes(sweep):
     return {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/result.json")}
 
 
-def test_killed_sweep_aggregates_then_resumes_running_each_job_once(tmp_path):
-    args = [
-        "-m",
-        "model.hidden=[4],[8],[16],[32]",
-        "seed=0,1",
-        "trainer.epochs=150",
-        "hydra.sweep.dir=sweep",
-    ]
-    sweep = tmp_path / "sweep"
-    proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while len(result_mtimes(sweep)) < 3 and time.monotonic() < deadline and proc.poll() is None:
+def kill_when(proc, done, deadline=300):
+    """SIGKILL the sweep once ``done()`` holds (polled; the test's condition, not a time)."""
+    end = time.monotonic() + deadline
+    while not done() and time.monotonic() < end and proc.poll() is None:
         time.sleep(0.05)
+    assert done(), "the sweep ended or stalled before the point it should be killed at"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = result_mtimes(sweep)
-    assert 3 <= len(done_before) < 8, "the sweep should have been killed part-way"
 
-    # mlplab-aggregate after the kill: the finished rows, and the missing ones marked
+
+@pytest.mark.parametrize(
+    "seeds, quick, slow",
+    [
+        # 8 jobs of 2 epochs stack apart from 8 of 2500: the kill lands once the quick
+        # stack is written, while the slow one (hundreds of times the work) still trains
+        ("range(8)", 2, 2500),
+        # 2000 jobs: 1000 of one epoch (4 stacks) and 1000 of 400 epochs (4 stacks)
+        ("range(1000)", 1, 400),
+    ],
+)
+def test_killed_sweep_aggregates_then_resumes_running_each_job_once(tmp_path, seeds, quick, slow):
+    args = ["-m", f"seed={seeds}", f"trainer.epochs={quick},{slow}", "model.hidden=[2]",
+            "hydra.launcher.workers=2", "hydra.sweep.dir=sweep"]  # fmt: skip
+    sweep = tmp_path / "sweep"
+    n = 2 * len(range(*map(int, seeds[6:-1].split(","))))
+    proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    quick_done = lambda: sum(f"epochs={quick}" in name for name in result_mtimes(sweep)) == n // 2  # noqa: E731
+    kill_when(proc, quick_done)
+    done_before = result_mtimes(sweep)
+    assert n // 2 <= len(done_before) < n, "the sweep should have been killed part-way"
+
+    # mlplab-aggregate after the kill: the finished rows, the rest listed as incomplete
     agg = subprocess.run([sys.executable, "-c", "from mlplab.cli import aggregate; aggregate()", str(sweep)],
                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
-    # exit 1 only if the kill caught a job mid-way (its folder exists, its result does not)
+    assert agg.returncode == 1, agg.stderr
     partial = pd.read_csv(sweep / "results.csv")
-    assert agg.returncode == int((partial["status"] == "incomplete").any()), agg.stderr
-    assert (partial["status"] == "completed").sum() == len(done_before)
-    assert set(partial["status"]) <= {"completed", "incomplete"}
+    assert len(partial) == n and (partial["status"] == "completed").sum() == len(done_before)
+    assert set(partial["status"]) == {"completed", "incomplete"}
+    assert (
+        partial.loc[partial["status"] == "incomplete", "overrides"]
+        .str.contains(f"epochs={slow}")
+        .all()
+    )
 
     first_history = {name: (sweep / name / "history.csv").read_bytes() for name in done_before}
-    rerun = run_cli(*args, cwd=tmp_path)
+    rerun = run_cli(*args, cwd=tmp_path, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(done_before)} complete (skipped)" in rerun.stderr
     results = pd.read_csv(sweep / "results.csv")
-    assert len(results) == 8 and (results["status"] == "completed").all()
+    assert len(results) == n and (results["status"] == "completed").all()
     after = result_mtimes(sweep)
     assert all(after[name] == mtime for name, mtime in done_before.items())  # untouched
     assert all(
@@ -302,38 +322,106 @@ def test_compare_bad_input(two_sweeps, args, message):
 
 
 def test_ctrl_c_stops_the_sweep_with_one_line_and_it_resumes(tmp_path):
-    args = ["-m", "model.hidden=[4],[8],[16],[32]", "seed=0,1,2", "trainer.epochs=200",
-            "hydra.sweep.dir=sweep"]  # fmt: skip
+    # two stacks (depth 1 and 2) on two worker processes
+    args = ["-m", "model.hidden=[4],[8],[4,4],[8,8]", "seed=0,1,2", "trainer.epochs=1500",
+            "hydra.launcher.workers=2", "hydra.sweep.dir=sweep"]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], cwd=tmp_path, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 120
-    while not (tmp_path / "sweep").is_dir() and time.monotonic() < deadline:
+    log = tmp_path / "sweep" / "sweep.log"  # written once the launcher runs the stacks
+    while not log.is_file() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole process group
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
         f"mlplab: interrupted; the same command resumes the sweep in {tmp_path / 'sweep'}"
     )
+    assert not list((tmp_path / "sweep").glob("*/result.json"))  # 1500 epochs: none finished
     rerun = run_cli(*args, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert len(read(tmp_path, "results.csv")) == 12
 
 
-def test_the_tables_are_made_here_when_the_process_started_for_them_was_killed(tmp_path):
-    import mlplab.cli
-    from mlplab.workers import AHEAD, Ahead
+# ---------------------------------------------------------------- watching a sweep
 
-    proc = run_cli("-m", "model.hidden=[4],[8]", "trainer.epochs=3", "hydra.sweep.dir=sweep",
-                   cwd=tmp_path)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    for name in ("results.csv", "summary.csv", "sweep.png"):
-        (tmp_path / "sweep" / name).unlink()
-    ahead = AHEAD["mlplab.plots"] = Ahead("mlplab.plots")
-    os.kill(ahead.pid, signal.SIGKILL)  # out of memory, say
-    assert mlplab.cli._finish(tmp_path / "sweep") == 0
-    assert not AHEAD
-    assert len(read(tmp_path, "results.csv")) == 2 and (tmp_path / "sweep" / "sweep.png").is_file()
+
+def test_the_plan_shows_the_stacks_and_runs_nothing(tmp_path):
+    grid = [
+        "-m",
+        "model.hidden=[4],[8],[4,4]",
+        "seed=0,1",
+        "trainer.epochs=2",
+        "hydra.sweep.dir=sweep",
+    ]
+    plan = run_cli(*grid, "sweep.plan=true", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    lines = plan.stdout.splitlines()
+    assert (
+        lines[0]
+        == "plan: 6 jobs: 0 complete (skipped), 0 invalid, 6 in 2 stacks, 0 alone; on 2 processes"
+    )
+    assert "stack 1: 4 models, dataset=two_moons depth=1 activation=relu" in lines[1]
+    assert lines[1].endswith("widths 4, 8") and "depth=2" in lines[2]
+    assert not (tmp_path / "sweep").exists()  # nothing written
+    # after part of the grid has run, the plan says what a resume skips
+    assert run_cli(*grid[:1], "model.hidden=[4]", *grid[2:], cwd=tmp_path).returncode == 0
+    again = run_cli(*grid, "sweep.plan=true", "model.hidden=[4],[8],[4,4],[0]", cwd=tmp_path)
+    assert again.stdout.splitlines()[0].startswith(
+        "plan: 8 jobs: 2 complete (skipped), 2 invalid, 4 in 2 stacks"
+    )
+    assert re.search(
+        r"invalid: model.hidden=\[0\] seed=0 .*: model.hidden=\[0\]: every width", again.stdout
+    )
+    # a launcher that runs jobs one by one: the count
+    basic = run_cli(*grid, "sweep.plan=true", "hydra/launcher=basic", cwd=tmp_path)
+    assert (
+        basic.stdout.strip()
+        == "plan: 6 jobs: 2 complete (skipped); BasicLauncher runs each job alone"
+    )
+
+
+def test_a_sweep_shows_one_progress_bar_on_a_terminal_and_logs_each_job_to_a_file(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()  # a terminal of 100 columns, as a user's shell gives one
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlplab", "-m", "model.hidden=[4],[8],[0]", "seed=0,1",
+         "trainer.epochs=3", "hydra.sweep.dir=sweep"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=secondary,
+    )  # fmt: skip
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the other end closed: the sweep is over
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=300) == 1  # the [0] jobs failed
+    screen = seen.decode(errors="replace")
+    assert re.search(r"sweep: 100%.*\| 4/4 \[.*failed=0", screen), screen  # 2 invalid never ran
+    assert "#" not in screen  # no line per job on the terminal ...
+    log = (tmp_path / "sweep" / "sweep.log").read_text().splitlines()
+    assert len([line for line in log if " completed: " in line]) == 4  # ... they are in the log
+    assert "6 jobs: 0 complete (skipped), 2 invalid, 4 in 1 stacks" in log[0]
+
+
+def test_summary_groups_over_folds_as_over_seeds(tmp_path):
+    proc = run_cli("-m", "dataset=iris", "dataset.folds=3", "dataset.fold=range(3)", "seed=0,1",
+                   "model.hidden=[4],[8]", "trainer.epochs=3", "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    results, summary = read(tmp_path, "results.csv"), read(tmp_path, "summary.csv")
+    assert len(results) == 12 and sorted(summary["hidden"]) == ["[4]", "[8]"]
+    assert (summary["n"] == 6).all() and "dataset.fold" not in summary.columns
+    by_hand = results.groupby("hidden")["val_acc"].mean()
+    for _, row in summary.iterrows():
+        assert row["val_acc_mean"] == pytest.approx(by_hand[row["hidden"]])

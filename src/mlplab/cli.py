@@ -1,47 +1,43 @@
-"""Thin entry points: ``mlplab-run`` (Hydra), ``mlplab-aggregate`` and ``mlplab-compare``.
+"""Entry points: ``mlplab-run`` (a Hydra app), ``mlplab-aggregate`` and ``mlplab-compare``.
 
-Nothing here imports torch before the config is validated, so a typo costs well
-under a second.
+:func:`run` runs the Hydra app and raises on a mistake (the Python API calls it);
+:func:`main` turns what it raises into one line and an exit status. Nothing here
+imports torch before the config is known good, so a typo costs well under a second.
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
-import hashlib
+import contextlib
 import os
-import re
 import secrets
 import shutil
-import signal
 import sys
-import threading
-import traceback
 from pathlib import Path
 
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from . import settings
+from .compose import command_line, folder_name
+from .results import NOT_KNOBS, SweepFailed
 from .settings import ConfigError
-from .workers import AHEAD, Ahead, WorkerDied, catch_ctrl_c, interrupted
 
 CONFIG_PATH = "pkg://mlplab.configs"
-STOP_FILE = ".mlplab-stop"  # left in a sweep folder by the first failure under fail_fast
+SWEEPS = Path("outputs/sweeps")  # where a sweep's folder goes unless hydra.sweep.dir says
 
 ConfigStore.instance().store(name="mlplab_schema", node=settings.schema())
 
 
-def _expose_launcher_plugin() -> None:
-    """Let Hydra's plugin scan see ``hydra/launcher=stacked`` from an editable checkout.
+def _expose_plugins() -> None:
+    """Let Hydra's plugin scan see mlplab's launcher and sweepers from an editable checkout.
 
     Hydra lists plugins with pkgutil over ``hydra_plugins.__path__``; setuptools'
     editable finder is invisible to pkgutil, so a checkout adds its own folder. An
-    installed wheel needs nothing: its plugin sits in site-packages/hydra_plugins.
+    installed wheel needs nothing: its plugins sit in site-packages/hydra_plugins.
     """
     import hydra_plugins
 
@@ -50,60 +46,18 @@ def _expose_launcher_plugin() -> None:
         hydra_plugins.__path__.append(str(here))
 
 
-_expose_launcher_plugin()
+_expose_plugins()
 
-
-def _folder_name(text: str, limit: int = 120) -> str:
-    """A readable, filesystem-safe folder name; long ones end in a hash of the full text."""
-    safe = re.sub(r"[^A-Za-z0-9_.,=+\-\[\]]", "_", text) or "default"
-    if len(safe) <= limit:
-        return safe
-    return f"{safe[: limit - 9]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
-
-
-def _sweep_name() -> str:
-    """The sweep folder's name: the command's own overrides (so a re-run resumes there).
-
-    Resolved once, in the launching process, from the overrides SweepTables saw at the
-    start of the sweep; Hydra copies the resolver cache into every job's config, so
-    jobs in other processes get the same folder.
-    """
-    if SweepTables.overrides is None:
-        from datetime import datetime
-
-        return datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    overrides = sorted(SweepTables.overrides)
-    experiments = [o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")]
-    rest = [o for o in overrides if not o.startswith("experiment=")]
-    return _folder_name("__".join(experiments + rest))
-
-
-# A short random token in every single-run folder name: two runs started in the
-# same second never share a folder (hydra #1817). Cached resolvers resolve once
-# per command, and Hydra copies the cache into every job of a sweep.
+# A short random token in every single-run folder name: two runs started in the same
+# second never share a folder (hydra #1817). Cached: it resolves once per command.
 OmegaConf.register_new_resolver(
     "mlplab_uid", lambda: secrets.token_hex(3), use_cache=True, replace=True
 )
-OmegaConf.register_new_resolver("mlplab_sweep_name", _sweep_name, use_cache=True, replace=True)
-OmegaConf.register_new_resolver(
-    "mlplab_job_dir", lambda name: _folder_name(str(name)), replace=True
-)
+OmegaConf.register_new_resolver("mlplab_job_dir", lambda name: folder_name(str(name)), replace=True)
 
 
-def _fail(message: str, code: int = 2) -> None:
-    print(f"mlplab: error: {message}", file=sys.stderr)
-    sys.exit(code)
-
-
-def _discard_run_dir(run_dir: Path) -> None:
-    """Remove the folder Hydra made for a run that never started (only Hydra's own files)."""
-    if run_dir.is_dir() and all(
-        p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()
-    ):
-        shutil.rmtree(run_dir, ignore_errors=True)
-        parent = run_dir.parent
-        if parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
+class RunFailed(Exception):
+    """A single run that did not complete (failed or diverged): exit status 1."""
 
 
 def describe(result: dict) -> str:
@@ -114,7 +68,7 @@ def describe(result: dict) -> str:
         f"dataset={cfg['dataset.name']}",
         f"hidden={cfg['model.hidden']}",
         f"activation={cfg['model.activation']}",
-        f"params={result['params']}",
+        f"params={result.get('params')}",
         f"epochs={result.get('epochs_run')}",
     ]
     for key in ("train_loss", "val_loss", "train_acc", "val_acc", "test_acc"):
@@ -129,313 +83,166 @@ def describe(result: dict) -> str:
 # ---------------------------------------------------------------- mlplab-run
 
 
-def _task(cfg: DictConfig) -> dict | None:
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        return _sweep_job(cfg, hydra_cfg)
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    try:
-        s = settings.from_config(cfg)
-        from .job import run_job  # imports torch: only after the config is known good
+def _task(cfg: DictConfig, outcome: dict) -> dict | None:
+    """The Hydra task: one run, or one job of a sweep under Hydra's own launchers.
 
-        result = run_job(s, run_dir, list(hydra_cfg.overrides.task), progress=s.trainer.progress)
-    except ConfigError as exc:
-        _discard_run_dir(run_dir)
-        _fail(str(exc))
-    print(describe(result))
-    print(f"run folder: {run_dir}")
-    if result["status"] != "completed":
-        sys.exit(1)
-    return result
-
-
-def _sweep_job(cfg: DictConfig, hydra_cfg) -> dict | float | None:
-    """One job of a sweep: skip it if done, never let it raise, record why it failed."""
+    (The stacked launcher, the default for sweeps, runs its jobs without it.) A single
+    run's mistake goes into ``outcome["error"]`` for :func:`run` to raise once Hydra is
+    done: raised here, Hydra would print a line of its own before it.
+    """
+    from .compose import Job
     from .results import read_result
 
+    hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    sweep_dir = Path(hydra_cfg.sweep.dir)
-    result = read_result(run_dir)
-    if (
-        result is None or result.get("status") != "completed"
-    ):  # resume: completed jobs are never rerun
-        if (sweep_dir / STOP_FILE).exists():
-            _discard_run_dir(run_dir)  # fail_fast: an earlier job failed; launch nothing more
-            return None
-        result = _train_or_record(cfg, hydra_cfg, run_dir)
-        if result["status"] != "completed" and OmegaConf.select(
-            cfg, "sweep.fail_fast", default=False
-        ):
-            (sweep_dir / STOP_FILE).write_text(
-                f"{' '.join(result['overrides'])}: {result['error']}\n"
+    overrides = tuple(OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False))
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        result = read_result(run_dir)
+        if result is not None and result.get("status") == "completed":  # resume: done
+            return {**result, "run_dir": str(run_dir)}
+    try:
+        s = settings.from_config(cfg)
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            from .job import run_single  # imports torch: only once the config is good
+
+            result = run_single(s, run_dir, list(overrides))
+    except ConfigError as exc:
+        if hydra_cfg.mode == RunMode.MULTIRUN:  # recorded in the sweep's table
+            from .job import record_invalid
+
+            config = settings.flat(settings.task_tree(cfg))
+            return record_invalid(
+                Job(hydra_cfg.job.num, overrides, run_dir, config, None, str(exc))
             )
-    if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):
-        return objective(result, OmegaConf.select(cfg, "sweep.metric", default="auto"))
+        _discard_run_dir(run_dir)
+        outcome["error"] = exc
+        return None
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        from .job import run_group
+
+        job = Job(hydra_cfg.job.num, overrides, run_dir.absolute(), settings.flat(s), s)
+        return run_group([job])[0]
+    print(describe(result))
+    print(f"run folder: {run_dir}")
+    outcome["result"] = result
+    if result["status"] != "completed":
+        outcome["error"] = RunFailed(result.get("error"))
     return result
 
 
-def _train_or_record(cfg: DictConfig, hydra_cfg, run_dir: Path) -> dict:
-    """Run the job; if anything goes wrong, write its failed result.json instead of raising."""
-    from .results import RESULT_FILE, write_json
-
-    overrides = list(hydra_cfg.overrides.task)
-    try:
-        s = settings.from_config(cfg)
-        from .job import run_job
-
-        # with several GPUs, job n of a sweep takes GPU n mod count (round-robin)
-        return run_job(s, run_dir, overrides, gpu=hydra_cfg.job.get("num"), in_sweep=True)
-    except Exception as exc:  # a failing job must not cost the sweep
-        config = settings.flat(OmegaConf.to_container(cfg, resolve=True))
-        result = {
-            "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}",
-            "overrides": overrides,
-            "config": config,
-        }
-        if not isinstance(exc, ConfigError):
-            result["traceback"] = traceback.format_exc()
-        write_json(run_dir / RESULT_FILE, result)
-        return result
+def _discard_run_dir(run_dir: Path) -> None:
+    """Remove the folder Hydra made for a run that never started (only Hydra's own files)."""
+    if run_dir.is_dir() and all(
+        p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()
+    ):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        parent = run_dir.parent
+        if parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
 
 
-class TrialFailed(RuntimeError):
-    """Raised to an optimizing sweeper, which records the trial as failed and goes on."""
+def sweep_dir_of(overrides: list[str]) -> Path:
+    """The folder a sweep command writes to: ``hydra.sweep.dir`` if given, else one named
+    after the command's own overrides (so the same command resumes in the same folder)."""
+    given = [o.split("=", 1)[1].strip("'\"") for o in overrides if o.startswith("hydra.sweep.dir=")]
+    if given:
+        return Path(given[-1])
+    kept = sorted(
+        o for o in overrides
+        if not o.lstrip("+~").startswith("hydra") and o.lstrip("+~").split("=")[0] not in NOT_KNOBS
+    )  # fmt: skip
+    experiments = [o.split("=", 1)[1] for o in kept if o.startswith("experiment=")]
+    rest = [o for o in kept if not o.startswith("experiment=")]
+    return SWEEPS / folder_name("__".join(experiments + rest))
 
 
-def objective(result: dict, metric: str) -> float:
-    """The number an optimizing sweeper (Optuna) maximizes or minimizes: the job's metric.
+def run(argv: list[str] | None = None) -> dict | Path | None:
+    """``mlplab-run ARGS``: one run (returns its result) or a sweep with ``-m`` (its folder).
 
-    A failed job raises TrialFailed after its result.json is written: Hydra keeps the
-    exception in the job's return, and the Optuna sweeper marks that trial failed
-    (``max_failure_rate`` decides whether the study goes on).
+    Raises what goes wrong (ConfigError for a user's mistake, RunFailed, SweepFailed,
+    KeyboardInterrupt), never exits on its own (Hydra's ``--help`` and ``--cfg`` do).
     """
-    if metric == "auto":
-        import pandas as pd
+    _expose_plugins()  # again: an import since (ray's) may have reset the namespace's path
+    outcome: dict = {}
 
-        from .results import default_metric
+    @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
+    def mlplab(cfg: DictConfig) -> dict | None:
+        return _task(cfg, outcome)
 
-        metric = default_metric(pd.DataFrame([result]))
-    value = result.get(metric)
-    if result.get("status") != "completed" or value is None:
-        raise TrialFailed(f"{result.get('status')}: {result.get('error') or f'no {metric}'}")
-    return float(value)
-
-
-class SweepTables(Callback):
-    """Remembers the sweep, so its folder can be named and ``run`` can write its tables."""
-
-    overrides: list[str] | None = None
-    config: DictConfig | None = None
-
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        SweepTables.overrides = list(config.hydra.overrides.task)
-        SweepTables.config = config
-        # made now, not at the first launch: a sweeper's sqlite storage may live in it
-        SweepTables.sweep_dir().mkdir(parents=True, exist_ok=True)
-
-    @staticmethod
-    def sweep_dir() -> Path | None:
-        if SweepTables.config is None:
-            return None
-        return Path(SweepTables.config.hydra.sweep.dir).absolute()
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
-def _hydra_main(cfg: DictConfig) -> dict | None:
-    return _task(cfg)
-
-
-def run() -> None:
-    """``mlplab-run``: one training run, or a sweep with ``-m``."""
-    # Let Hydra's composition errors reach us, to be told in one line; a real crash
-    # (a bug, not a typo) then shows its whole traceback.
-    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray's launcher: no token in ~/.ray
-    if {"-m", "--multirun"} & set(sys.argv[1:]):
-        # pandas and matplotlib (~0.6 s) are imported in a process of its own while this
-        # one starts the sweep and imports torch; the tables and figures are made there
-        AHEAD["mlplab.plots"] = Ahead("mlplab.plots")
-    try:
-        _run()
-    finally:
-        while AHEAD:
-            AHEAD.popitem()[1].close()
-
-
-def _interrupted() -> None:
-    """Ctrl-C: finished jobs are on disk; say how to go on."""
-    sweep_dir = SweepTables.sweep_dir()
-    where = f"; the same command resumes the sweep in {sweep_dir}" if sweep_dir else ""
-    print(f"mlplab: interrupted{where}", file=sys.stderr)
-    sys.exit(130)
-
-
-def _run() -> None:
-    catch_ctrl_c()
-    try:
-        _hydra_main()
-    except KeyboardInterrupt:
-        _interrupted()
-    except Exception as exc:
-        if interrupted():  # a Ctrl-C that a library turned into an error (an import's)
-            _interrupted()
-        message = explain(exc)
-        sweep_dir = SweepTables.sweep_dir()
-        if sweep_dir is not None and sweep_dir.is_dir():  # the jobs on disk still get their tables
-            _finish(sweep_dir)
-        if message is None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    multirun, overrides = command_line(args)
+    sweep_dir = sweep_dir_of(overrides) if multirun else None
+    if multirun and not any(o.startswith("hydra.sweep.dir=") for o in overrides):
+        quoted = str(sweep_dir).replace("\\", "\\\\").replace("'", "\\'")
+        args.append(f"hydra.sweep.dir='{quoted}'")  # quoted: a folder name holds = and ,
+    # Hydra's errors reach us, to be told in one line; a real crash shows its traceback.
+    with _environment(HYDRA_FULL_ERROR="1", RAY_AUTH_MODE="disabled"), _argv(args):
+        try:
+            mlplab()
+        except KeyboardInterrupt as exc:
+            exc.sweep_dir = None if sweep_dir is None else sweep_dir.absolute()  # for main()
             raise
-        _fail(message)
-    if interrupted():  # a Ctrl-C that a library swallowed
-        _interrupted()
-    sweep_dir = SweepTables.sweep_dir()
-    if sweep_dir is not None:
-        sweep = SweepTables.config.get("sweep", {})
-        code = _finish(sweep_dir, sweep.get("metric", "auto"), sweep.get("plot_by", "depth"))
-        (sweep_dir / STOP_FILE).unlink(missing_ok=True)  # the next attempt starts clean
-        sys.exit(code)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result") if sweep_dir is None else sweep_dir.absolute()
+
+
+@contextlib.contextmanager
+def _argv(args: list[str]):
+    """``sys.argv`` as hydra.main reads it, for the length of the call."""
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "mlplab-run", *args]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Set environment variables the user has not set, for the length of the call."""
+    added = [k for k in values if k not in os.environ]
+    os.environ.update({k: values[k] for k in added})
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def main() -> None:
-    """The ``mlplab-run`` console script: :func:`run`, then a quick exit."""
+    """The ``mlplab-run`` console script: :func:`run`, its errors as one line and a status."""
     try:
-        try:
-            run()
-            code = 0
-        except KeyboardInterrupt:  # a Ctrl-C while the sweep's tables were being written
-            _interrupted()
-    except SystemExit as exc:
-        code = exc.code
-    _exit_now(code)
-
-
-def _exit_now(code) -> None:
-    """Exit without tearing the interpreter down, once everything is written.
-
-    Unloading torch, pandas and matplotlib takes ~0.5 s at every exit, after the work
-    is done. The atexit handlers still run (logging flushes and closes its files, Ray
-    shuts down); only the module teardown is skipped. With other threads alive, a
-    normal exit lets them finish.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a Ctrl-C now changes nothing
-    if code is None:
-        code = 0
-    elif not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
-    if threading.active_count() > 1:
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _finish(sweep_dir: Path, metric: str = "auto", by: str = "depth") -> int:
-    """:func:`finish_sweep`, in the process started with the sweep where there is one.
-
-    That process has imported pandas and matplotlib while this one ran the sweep, so
-    this one never does (~0.6 s); it prints to the same terminal.
-    """
-    trials = _optuna_trials()
-    ahead = AHEAD.pop("mlplab.plots", None)
-    if ahead is not None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            return ahead.call(finish_sweep, sweep_dir, metric, by, trials)
-        except WorkerDied:  # it was killed: do it here
-            pass
-    return finish_sweep(sweep_dir, metric, by, trials)
-
-
-def finish_sweep(
-    sweep_dir: Path,
-    metric: str = "auto",
-    by: str = "depth",
-    trials: list[tuple[int, set[str]]] | None = None,
-) -> int:
-    """Write the sweep's tables, print its summary and failures; return the exit code.
-
-    ``trials``: an Optuna study's trials (see ``results.write_sweep_tables``).
-    """
-    from .results import write_sweep_tables
-
-    results, summary = write_sweep_tables(sweep_dir, metric, by, trials=trials)
-    if results.empty:
-        print(f"no jobs found under {sweep_dir}", file=sys.stderr)
-        return 1
-    print(format_summary(results, summary, metric))
-    counts = ", ".join(f"{n} {status}" for status, n in results["status"].value_counts().items())
-    print(f"\n{len(results)} jobs: {counts}")
-    print(
-        f"tables: {sweep_dir / 'results.csv'}  {sweep_dir / 'summary.csv'}  plot: {sweep_dir / 'sweep.png'}"
-    )
-    bad = results[results["status"] != "completed"]
-    for _, row in bad.head(10).iterrows():
-        print(
-            f"  {row['status']}: {row['overrides'] or row['run_dir']}: {row['error']}",
-            file=sys.stderr,
-        )
-    if len(bad) > 10:
-        print(f"  ... and {len(bad) - 10} more (see results.csv)", file=sys.stderr)
-    stop = sweep_dir / STOP_FILE
-    if stop.exists():
-        print(f"fail_fast: stopped after {stop.read_text().strip()}", file=sys.stderr)
-    return 0 if bad.empty and not stop.exists() else 1
-
-
-def _optuna_trials() -> list[tuple[int, set[str]]] | None:
-    """(trial number, its override strings) for every trial of this sweep's Optuna study."""
-    sweeper = SweepTables.config.hydra.sweeper if SweepTables.config is not None else {}
-    if "optuna" not in str(sweeper.get("_target_", "")) or not sweeper.get("storage"):
-        return None
-    import optuna
-
-    study = optuna.load_study(study_name=sweeper.study_name, storage=sweeper.storage)
-    return [(t.number, {f"{k}={v}" for k, v in t.params.items()}) for t in study.trials]
-
-
-def format_summary(results, summary, metric: str = "auto") -> str:
-    """The summary as an aligned text table: varying knobs, params, metric mean ± std, n."""
-    import pandas as pd
-
-    from .results import default_metric, is_knob
-
-    metric = default_metric(results) if metric == "auto" else metric
-    keys = [c for c in summary.columns if is_knob(c) and summary[c].astype(str).nunique() > 1]
-    keys = keys or [c for c in ("dataset", "hidden") if c in summary.columns]
-    table = summary[keys].copy()
-    if "params_mean" in summary.columns:
-        table["params"] = summary["params_mean"].round().astype("Int64")
-    for name in dict.fromkeys(("train_acc" if metric.endswith("acc") else "train_loss", metric)):
-        mean, std = summary.get(f"{name}_mean"), summary.get(f"{name}_std")
-        if mean is None:
-            continue
-        scale, fmt, fmt_std = (
-            (100, "{:.1f}", "{:.1f}") if name.endswith("acc") else (1, "{:.4g}", "{:.2g}")
-        )
-        stds = std if std is not None else [None] * len(mean)
-        table[name + (" %" if scale == 100 else "")] = [
-            "-"
-            if pd.isna(m)
-            else fmt.format(m * scale) + ("" if pd.isna(s) else " ± " + fmt_std.format(s * scale))
-            for m, s in zip(mean, stds)
-        ]
-    table["n"] = summary["n"]
-    if summary["n_failed"].any():
-        table["failed"] = summary["n_failed"]
-    return table.to_string(index=False)
+        run()
+    except KeyboardInterrupt as exc:
+        where = getattr(exc, "sweep_dir", None)
+        resume = f"; the same command resumes the sweep in {where}" if where else ""
+        print(f"mlplab: interrupted{resume}", file=sys.stderr)
+        sys.exit(130)
+    except (RunFailed, SweepFailed):
+        sys.exit(1)  # the run's line, or the sweep's table and failures, are printed
+    except Exception as exc:
+        message = explain(exc)
+        if message is None:
+            raise
+        print(f"mlplab: error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def explain(exc: BaseException) -> str | None:
-    """One line for a Hydra/OmegaConf composition error (key, value, choices), else None."""
+    """One line for a user's mistake (a bad config, override or output folder), else None."""
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-    if isinstance(exc, OverrideParseException):
-        return f"Cannot parse override {exc.override!r}: {exc.message.splitlines()[0]}"
+    cause = exc if isinstance(exc, ConfigError) else exc.__cause__
+    if isinstance(cause, ConfigError):  # ours, or a plugin's knob (wrapped by Hydra)
+        return str(cause)
+    if isinstance(exc, OSError) and exc.filename is not None:  # an output folder we cannot write
+        return f"cannot write {exc.filename!s}: {exc.strerror}."
+    if isinstance(exc, OverrideParseException):  # Hydra's reason, less its frame and link
+        lines = exc.message.splitlines()
+        reason = [s for s in lines if s and not s.startswith(("Error parsing", "See https"))]
+        return f"Cannot parse override {exc.override!r}: {' '.join(reason or lines[:1])}"
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
         group, _, name = exc.missing_cfg_file.rpartition("/")
         return f"Unknown {group or 'config'} {name!r}. Choose one of: {', '.join(sorted(exc.options))}."
@@ -455,7 +262,7 @@ def explain(exc: BaseException) -> str | None:
 
 
 def aggregate(argv: list[str] | None = None) -> None:
-    """``mlplab-aggregate SWEEP_DIR``: rebuild a sweep's results.csv, summary.csv and plot."""
+    """``mlplab-aggregate SWEEP_DIR``: rebuild a sweep's results.csv, summary.csv and plots."""
     parser = argparse.ArgumentParser(prog="mlplab-aggregate", description=aggregate.__doc__)
     parser.add_argument("sweep_dir", type=Path, help="a sweep folder (holding job folders)")
     parser.add_argument(
@@ -466,19 +273,24 @@ def aggregate(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
-        _fail(f"SWEEP_DIR {str(args.sweep_dir)!r}: no such folder.")
-    from .results import collect
+        print(f"mlplab: error: SWEEP_DIR {str(args.sweep_dir)!r}: no such folder.", file=sys.stderr)
+        sys.exit(2)
+    from .results import collect, finish_sweep
 
     columns = sorted(
         map(str, collect(args.sweep_dir).columns)
     )  # checked before anything is written
     if args.metric != "auto" and args.metric not in columns:
-        _fail(f"Unknown --metric {args.metric!r}. Choose one of: auto, {', '.join(columns)}.")
+        print(
+            f"mlplab: error: Unknown --metric {args.metric!r}. Choose one of: auto, {', '.join(columns)}.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     sys.exit(finish_sweep(args.sweep_dir, args.metric, args.by))
 
 
 def compare(argv: list[str] | None = None) -> None:
     """``mlplab-compare A.csv B.csv ...``: results side by side, joined on their knobs, with deltas."""
-    from .compare import main
+    from .compare import main as compare_main
 
-    main(argv)
+    compare_main(argv)

@@ -7,6 +7,7 @@ splits, standardizes with training statistics only, and moves tensors to the dev
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,50 +165,129 @@ def _sklearn(loader_name: str):
     return load_bundled
 
 
+# What a reader raises on a file that is not in its format (pyarrow's errors subclass
+# ValueError and OSError; pandas' ParserError, EmptyDataError and UnicodeDecodeError, ValueError).
+UNREADABLE = (ValueError, OSError, EOFError, zipfile.BadZipFile)
+FILE_TYPES = (".csv", ".npz", ".parquet")
+
+
 def from_file(d: DatasetSettings, rng):
-    """A user's table: CSV or Parquet with a target column, or NPZ with X, y (X_test, y_test)."""
+    """A user's table: CSV or Parquet with a target column, or NPZ with X, y (X_test, y_test).
+
+    A file that cannot be read, or holds what mlplab cannot train on, raises one
+    ConfigError line naming the file and what is wrong with it.
+    """
     path = Path(d.path).expanduser()
+    where = f"dataset.path={d.path!r}"
     if not path.is_file():
-        raise ConfigError(f"dataset.path={d.path!r}: no such file.")
+        raise ConfigError(f"{where}: no such file.")
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            missing = {"X", "y"} - set(z.files)
-            if missing:
-                raise ConfigError(
-                    f"dataset.path={d.path!r}: the .npz needs arrays X and y; it has {sorted(z.files)}."
-                )
-            arrays = {k: z[k] for k in ("X", "y", "X_test", "y_test") if k in z.files}
-        return arrays
-    if suffix not in (".csv", ".parquet"):
+    if suffix not in FILE_TYPES:
         raise ConfigError(
-            f"dataset.path={d.path!r}: unknown file type {suffix!r}. Choose one of: .csv, .npz, .parquet."
+            f"{where}: unknown file type {suffix!r}. Choose one of: {', '.join(FILE_TYPES)}."
         )
+    if path.stat().st_size == 0:
+        raise ConfigError(f"{where}: the file is empty (0 bytes).")
+    try:
+        if suffix == ".npz":
+            return _read_npz(path, where)
+        frame = _read_table(path, suffix)
+    except ConfigError:  # said already (a ValueError too)
+        raise
+    except UNREADABLE as exc:
+        raise ConfigError(f"{where}: cannot be read as a {suffix} file ({_reason(exc)}).") from None
+    return _table_arrays(frame, d, where)
+
+
+def _reason(exc: Exception) -> str:
+    """A reader's error as one line: its first line, or its type when it has no message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read_npz(path: Path, where: str) -> dict:
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    # np.load reads anything that is neither a zip nor a .npy as a pickle, and its
+    # refusal then talks about pickles: say what the file is not instead
+    if magic == b"\x93NUMPY":
+        raise ConfigError(
+            f"{where}: holds one array (.npy), not an .npz archive of arrays X and y (np.savez)."
+        )
+    if not magic.startswith(b"PK"):
+        raise ConfigError(
+            f"{where}: cannot be read as a .npz file (not a zip archive of .npy arrays, "
+            f"as np.savez writes)."
+        )
+    with np.load(path, allow_pickle=False) as z:  # never unpickle a user's file
+        if {"X", "y"} - set(z.files):
+            raise ConfigError(f"{where}: the .npz needs arrays X and y; it has {sorted(z.files)}.")
+        arrays = {}
+        for key in ("X", "y", "X_test", "y_test"):
+            if key not in z.files:
+                continue
+            try:
+                arrays[key] = z[key]
+            except UNREADABLE as exc:  # an object array (pickled), a broken .npy header
+                raise ConfigError(
+                    f"{where}: array {key!r} cannot be read ({_reason(exc)})."
+                ) from None
+            if not isinstance(arrays[key], np.ndarray):  # a member that is no .npy at all
+                raise ConfigError(f"{where}: {key!r} in the archive is not a NumPy array (.npy).")
+    return arrays
+
+
+def _read_table(path: Path, suffix: str):
     import pandas as pd
 
     if suffix == ".csv":
-        frame = pd.read_csv(path)
-    else:
-        try:
-            frame = pd.read_parquet(path)
-        except ImportError:
-            raise ConfigError(
-                "Reading .parquet needs pyarrow: pip install 'mlplab[parquet]'."
-            ) from None
+        return pd.read_csv(path)
+    try:
+        return pd.read_parquet(path)
+    except ImportError:
+        raise ConfigError(
+            "Reading .parquet needs pyarrow: pip install 'mlplab[parquet]'."
+        ) from None
+
+
+def _table_arrays(frame, d: DatasetSettings, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) from a table: every column but the target is a numeric feature."""
+    import pandas as pd
+
+    frame.columns = [str(c) for c in frame.columns]
     if not d.target:
         raise ConfigError(
-            f"dataset=file with a table needs dataset.target=COLUMN. Columns: {', '.join(map(str, frame.columns))}."
+            f"{where}: a table needs dataset.target=COLUMN. Columns: {', '.join(frame.columns)}."
         )
-    choose("dataset.target", d.target, [str(c) for c in frame.columns])
+    if d.target not in frame.columns:
+        raise ConfigError(
+            f"{where}: Unknown dataset.target {d.target!r}. "
+            f"Choose one of: {', '.join(sorted(frame.columns))}."
+        )
     if frame.empty:
-        raise ConfigError(f"dataset.path={d.path!r}: the dataset is empty (0 samples).")
+        raise ConfigError(f"{where}: the dataset is empty (0 samples).")
     features = frame.drop(columns=[d.target])
+    if features.shape[1] == 0:
+        raise ConfigError(f"{where}: no feature columns besides the target {d.target!r}.")
     bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if bad:
         raise ConfigError(
-            f"dataset.path={d.path!r}: feature columns must be numeric; not numeric: {', '.join(map(str, bad))}."
+            f"{where}: feature columns must be numeric; not numeric: {', '.join(bad)}."
         )
-    return features.to_numpy(float), frame[d.target].to_numpy()
+    X = features.to_numpy(float)
+    rows, cols = np.nonzero(~np.isfinite(X))
+    if len(rows):  # an empty cell, a short row, NaN or inf
+        raise ConfigError(
+            f"{where}: the features contain NaN, empty or infinite values "
+            f"(first in column {features.columns[cols[0]]!r}, data row {rows[0] + 1})."
+        )
+    missing = np.flatnonzero(frame[d.target].isna().to_numpy())
+    if len(missing):
+        raise ConfigError(
+            f"{where}: the target column {d.target!r} has missing values (first in data row "
+            f"{missing[0] + 1})."
+        )
+    return X, frame[d.target].to_numpy()
 
 
 DATASETS = {
@@ -233,20 +313,20 @@ DATASETS = {
 # ---------------------------------------------------------------- task, split, tensors
 
 
-def infer_task(y: np.ndarray) -> tuple[str, np.ndarray, int]:
+def infer_task(y: np.ndarray, where: str = "dataset") -> tuple[str, np.ndarray, int]:
     """Classify the target: (task, y encoded, n_classes). Floats with fractions are regression."""
     if y.ndim == 2 and y.shape[1] > 1:
         return "regression", y.astype(np.float32), 0
     y = y.reshape(-1)
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise ConfigError("The target contains NaN or infinite values.")
     integral = y.dtype.kind in "iub" or (
         y.dtype.kind == "f" and np.all(y == np.round(y)) and len(np.unique(y)) <= 50
     )
     if y.dtype.kind in "OUS" or integral:
         classes, codes = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            raise ConfigError(f"The target has a single class ({classes[0]!r}); nothing to learn.")
+            raise ConfigError(
+                f"{where}: the target has a single class ({classes[0]!r}); nothing to learn."
+            )
         return ("binary" if len(classes) == 2 else "multiclass"), codes, len(classes)
     return "regression", y.astype(np.float32)[:, None], 0
 
@@ -271,52 +351,132 @@ def flip_labels(y: np.ndarray, fraction: float, n_classes: int, rng) -> np.ndarr
     return y
 
 
+def _features(a, name: str, where: str) -> np.ndarray:
+    """``a`` as a finite float (samples, features) array, or the ConfigError that says why not."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise ConfigError(f"{where}: {name} must hold numbers, got dtype {a.dtype}.")
+    a = a.astype(float)[:, None] if a.ndim == 1 else a.astype(float)
+    if a.ndim != 2:
+        raise ConfigError(f"{where}: {name} must be 2-D (samples x features), got shape {a.shape}.")
+    if a.shape[1] == 0:
+        raise ConfigError(f"{where}: {name} has no features (shape {a.shape}).")
+    rows, cols = np.nonzero(~np.isfinite(a))
+    if len(rows):
+        raise ConfigError(
+            f"{where}: the features contain NaN or infinite values "
+            f"(first at {name}[{rows[0]}, {cols[0]}])."
+        )
+    return a
+
+
+def _targets(a, name: str, where: str) -> np.ndarray:
+    """``a`` as labels or values: (samples,), or (samples, outputs) for several outputs."""
+    a = np.asarray(a)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim not in (1, 2) or (a.ndim == 2 and a.shape[1] == 0):
+        raise ConfigError(
+            f"{where}: {name} must be 1-D (one label or value per sample) or 2-D "
+            f"(samples x outputs), got shape {a.shape}."
+        )
+    if a.dtype.kind not in "biufOUS":
+        raise ConfigError(f"{where}: {name} must hold numbers or labels, got dtype {a.dtype}.")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        first = np.argwhere(~np.isfinite(a))[0]
+        raise ConfigError(
+            f"{where}: the target contains NaN or infinite values "
+            f"(first at {name}[{', '.join(map(str, first))}])."
+        )
+    return a
+
+
+def _checked(arrays: dict, where: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """X, y and the optional own test split {X_test, y_test}, checked against each other."""
+    X, y = _features(arrays["X"], "X", where), _targets(arrays["y"], "y", where)
+    if len(X) == 0:
+        raise ConfigError(f"{where}: the dataset is empty (0 samples).")
+    if len(y) != len(X):
+        raise ConfigError(f"{where}: X has {len(X)} rows but y has {len(y)}.")
+    given = [k for k in ("X_test", "y_test") if k in arrays]
+    if len(given) == 1:
+        other = {"X_test": "y_test", "y_test": "X_test"}[given[0]]
+        raise ConfigError(f"{where}: {given[0]} comes without {other}; give both or neither.")
+    if not given:
+        return X, y, {}
+    X_test = _features(arrays["X_test"], "X_test", where)
+    y_test = _targets(arrays["y_test"], "y_test", where)
+    if X_test.shape[1] != X.shape[1]:
+        raise ConfigError(f"{where}: X_test has {X_test.shape[1]} features but X has {X.shape[1]}.")
+    if len(y_test) != len(X_test):
+        raise ConfigError(f"{where}: X_test has {len(X_test)} rows but y_test has {len(y_test)}.")
+    if y_test.shape[1:] != y.shape[1:]:
+        raise ConfigError(
+            f"{where}: y_test has shape {y_test.shape} but y has {y.shape}; "
+            f"they need the same outputs per sample."
+        )
+    return X, y, {"X": X_test, "y": y_test}
+
+
+def split_indices(
+    n: int, y: np.ndarray, task: str, d: DatasetSettings, has_test: bool, rng, where: str
+):
+    """Indices (test, val, train) of ``n`` samples whose targets (codes) are ``y``.
+
+    The test split is drawn first (unless the file brings its own) and is the same
+    with or without folds. The rest goes to validation by ``dataset.val_fraction``,
+    or, with ``dataset.folds=K``, into K folds of which ``dataset.fold`` is held out:
+    stratified for classification (each class dealt out to the folds in turn, so
+    every fold holds its share of each), in the order of the seeded shuffle.
+    """
+    n_test = 0 if has_test else int(round(d.test_fraction * n))
+    if not d.shuffle_split:  # the data's own order, train rows first (seed 002: X[:240], X[240:])
+        n_val = int(round(d.val_fraction * n))
+        n_train = n - n_val - n_test
+        if n_train < 1:
+            raise ConfigError(
+                f"{where}: {n} samples leave none to train on after the val/test split."
+            )
+        train, val, test = np.split(np.arange(n), [n_train, n_train + n_val])
+        return test, val, train
+    perm = rng.permutation(n)
+    test, rest = perm[:n_test], perm[n_test:]
+    if d.folds is None:
+        n_val = int(round(d.val_fraction * n))
+        if len(rest) - n_val < 1:
+            raise ConfigError(
+                f"{where}: {n} samples leave none to train on after the val/test split."
+            )
+        return test, rest[:n_val], rest[n_val:]
+    if len(rest) < d.folds:
+        raise ConfigError(
+            f"{where}: dataset.folds={d.folds} needs at least {d.folds} samples outside "
+            f"the test split, got {len(rest)}."
+        )
+    # a stable sort by class keeps each class in its shuffled order
+    dealt = np.argsort(y[rest], kind="stable") if task != "regression" else np.arange(len(rest))
+    fold = np.empty(len(rest), dtype=int)
+    fold[dealt] = np.arange(len(rest)) % d.folds
+    return test, rest[fold == d.fold], rest[fold != d.fold]
+
+
 def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
     """Generate or read the named dataset, split it, and return tensors on ``device``."""
     rng = np.random.default_rng(d.seed)
+    where = f"dataset.path={d.path!r}" if d.name == "file" else f"dataset={d.name}"
     out = DATASETS[choose("dataset", d.name, DATASETS)](d, rng)
-    arrays = out if isinstance(out, dict) else {"X": out[0], "y": out[1]}
-    X = np.asarray(arrays["X"], dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    X = scale_first_feature(X, d.feature_scale)
-    if len(X) == 0:
-        raise ConfigError(f"dataset={d.name}: the dataset is empty (0 samples).")
-    if not np.all(np.isfinite(X)):
-        raise ConfigError(f"dataset={d.name}: the features contain NaN or infinite values.")
-    y_all = np.asarray(arrays["y"])
-    has_test = "X_test" in arrays
-    if has_test:
-        y_all = np.concatenate([y_all, np.asarray(arrays["y_test"])])
-    task, codes, n_classes = infer_task(y_all)
-    n = len(X)
-    if len(codes) != n + (len(arrays["X_test"]) if has_test else 0):
-        raise ConfigError(f"dataset={d.name}: X has {n} rows but y has {len(arrays['y'])}.")
-    y, y_test = codes[:n], codes[n:]
-
-    n_test = 0 if has_test else int(round(d.test_fraction * n))
-    n_val = int(round(d.val_fraction * n))
-    if n - n_val - n_test < 1:
-        raise ConfigError(
-            f"dataset={d.name}: {n} samples leave none to train on after the val/test split."
-        )
-    if d.shuffle_split:
-        perm = rng.permutation(n)
-        test_idx, val_idx, train_idx = (
-            perm[:n_test],
-            perm[n_test : n_test + n_val],
-            perm[n_test + n_val :],
-        )
-    else:  # the data's own order, train first: seed 002 trains on X[:240], validates on X[240:]
-        n_train = n - n_val - n_test
-        train_idx, val_idx, test_idx = np.split(np.arange(n), [n_train, n_train + n_val])
-    X_test = (
-        np.asarray(arrays["X_test"], float).reshape(-1, X.shape[1]) if has_test else X[test_idx]
+    X, y_raw, own_test = _checked(
+        out if isinstance(out, dict) else {"X": out[0], "y": out[1]}, where
     )
-    if has_test:
-        X_test = scale_first_feature(X_test, d.feature_scale)
-    if not has_test:
-        y_test = y[test_idx]
+    X = scale_first_feature(X, d.feature_scale)
+    if own_test:
+        own_test["X"] = scale_first_feature(own_test["X"], d.feature_scale)
+    y_all = np.concatenate([y_raw, own_test["y"]]) if own_test else y_raw
+    task, codes, n_classes = infer_task(y_all, where)
+    n = len(X)
+    y = codes[:n]
+    test_idx, val_idx, train_idx = split_indices(n, y, task, d, bool(own_test), rng, where)
+    X_test, y_test = (own_test["X"], codes[n:]) if own_test else (X[test_idx], y[test_idx])
 
     Xs = {"train": X[train_idx], "val": X[val_idx], "test": X_test}
     if d.standardize:

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from .model import ResidualBlock
-from .train import LOSSES
+from .train import LOSSES, targets_for
 
 # The units whose sign pattern cuts the input space into linear regions. Leaky ReLU
 # has the same kink at 0 as ReLU, so its regions are counted the same way.
 PIECEWISE_LINEAR_UNITS = (nn.ReLU, nn.LeakyReLU)
+PIECEWISE_LINEAR_NAMES = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}  # model.activation names
 # Modules that keep a network piecewise linear in eval mode (BatchNorm is then an
 # affine map with its running statistics; dropout is the identity).
 _PIECEWISE_LINEAR = (
@@ -196,36 +198,21 @@ def activation_patterns(model: nn.Module, points: torch.Tensor) -> torch.Tensor 
     if piecewise_linear(model) is not None:
         return None
     signs: list[torch.Tensor] = []
-    units = [m for m in model.modules() if isinstance(m, PIECEWISE_LINEAR_UNITS)]
-    # make_mlp's networks call each of their modules once per forward: unless one unit
-    # instance sits in several places, the forward stops as soon as every unit has
-    # recorded its signs (the last activation and the output layer need not run).
-    once = len(units) == sum(
-        isinstance(m, PIECEWISE_LINEAR_UNITS)
-        for _, m in model.named_modules(remove_duplicate=False)
-    )
 
     def record(module, inputs):
         signs.append(inputs[0].reshape(len(points), -1) > 0)
-        if once and len(signs) == len(units):
-            raise _SeenEveryUnit
 
+    units = [m for m in model.modules() if isinstance(m, PIECEWISE_LINEAR_UNITS)]
     handles = [m.register_forward_pre_hook(record) for m in units]
     try:
         with _eval_mode(model), torch.no_grad():
             model(points)
-    except _SeenEveryUnit:
-        pass
     finally:
         for handle in handles:
             handle.remove()
     if not signs:
         return torch.zeros(len(points), 0, dtype=torch.bool, device=points.device)
     return torch.cat(signs, dim=1)
-
-
-class _SeenEveryUnit(Exception):
-    """Stops activation_patterns' forward pass once the last unit has recorded its signs."""
 
 
 def linear_regions(model: nn.Module, points: torch.Tensor) -> int | None:
@@ -245,28 +232,11 @@ def linear_regions(model: nn.Module, points: torch.Tensor) -> int | None:
 
 
 def distinct_rows(bits: np.ndarray) -> int:
-    """How many distinct rows a 2-D bool array has, exactly.
-
-    Packs 64 units into each uint64 word and sorts the words (a lexsort over the words
-    for wider rows): 3-7x faster than ``np.unique`` over the rows as opaque bytes, and
-    ~50x faster than ``torch.unique(dim=0)``.
-    """
+    """How many distinct rows a 2-D bool array has, exactly (each row packed to bytes)."""
     if len(bits) == 0 or bits.shape[1] == 0:
         return min(len(bits), 1)
-    rows = np.packbits(bits, axis=1)
-    words = -(-rows.shape[1] // 8)
-    padded = np.zeros((len(rows), words * 8), np.uint8)
-    padded[:, : rows.shape[1]] = rows
-    keys = padded.view(np.uint64)
-    # Neighbouring grid points mostly share a pattern: only the first row of each run
-    # of equal rows can be new, and sorting those few is ~10x faster than sorting all.
-    if words == 1:
-        keys = keys[:, 0]
-        ordered = np.sort(keys[np.r_[True, keys[1:] != keys[:-1]]])
-        return 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
-    keys = keys[np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)]]
-    ordered = keys[np.lexsort(keys.T[::-1])]
-    return 1 + int(np.count_nonzero((ordered[1:] != ordered[:-1]).any(axis=1)))
+    packed = np.packbits(bits, axis=1)
+    return len(np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel()))
 
 
 def region_grid(X: torch.Tensor) -> torch.Tensor | None:
@@ -320,3 +290,161 @@ def first_hidden_units(model: nn.Sequential):
         return h.reshape(len(points), -1)
 
     return units
+
+
+# ---------------------------------------------------------------- whole stacks at once
+# A sweep measures thousands of small models that share depth and activation. These
+# functions take them as one stack, weights (K, fan_in, fan_out) with narrower models
+# zero-padded, and measure every model in a few batched passes: the same numbers as
+# layer_stats and linear_regions give model by model (tests/test_diagnostics.py holds
+# them together), at a fraction of the cost.
+
+
+@dataclass
+class Stack:
+    """Plain MLPs (Linear -> activation [-> dropout] per hidden layer) of one depth, stacked."""
+
+    layers: list[tuple[torch.Tensor, torch.Tensor]]  #: (W (K, in, out), b (K, 1, out)), padded
+    widths: list[list[int]]  #: each model's real widths, hidden layers then the output layer
+    activation: str  #: one name of model.ACTIVATIONS, shared by the stack
+
+
+def stack_models(models: list[nn.Sequential], activation: str) -> Stack:
+    """Stack ``make_mlp`` networks of one depth and activation (no norm, not residual)."""
+    linears = [[m for m in model if isinstance(m, nn.Linear)] for model in models]
+    K, depth = len(models), len(linears[0])
+    layers = []
+    for l in range(depth):
+        fan_in = max(lin[l].in_features for lin in linears)
+        fan_out = max(lin[l].out_features for lin in linears)
+        first = linears[0][l].weight
+        W = first.new_zeros(K, fan_in, fan_out)
+        b = first.new_zeros(K, 1, fan_out)
+        for k, lin in enumerate(linears):
+            W[k, : lin[l].in_features, : lin[l].out_features] = lin[l].weight.detach().T
+            b[k, 0, : lin[l].out_features] = lin[l].bias.detach()
+        layers.append((W, b))
+    widths = [[lin[l].out_features for l in range(depth)] for lin in linears]
+    return Stack(layers, widths, activation)
+
+
+def _real_units(stack: Stack, l: int) -> torch.Tensor:
+    """(K, 1, width) float: 1 on each model's real units of layer l, 0 on padding."""
+    W = stack.layers[l][0]
+    widths = torch.tensor([w[l] for w in stack.widths], device=W.device)
+    return (torch.arange(W.shape[2], device=W.device) < widths[:, None]).to(W.dtype)[:, None]
+
+
+def stack_layer_stats(
+    stack: Stack, X: torch.Tensor, y: torch.Tensor | None, loss: str | None
+) -> list[list[dict]]:
+    """``layer_stats`` of every model of the stack: one list of rows per model."""
+    from .stacked import STACKED_ACTIVATIONS, stack_scores
+
+    act = STACKED_ACTIVATIONS[stack.activation][0]
+    K, depth = len(stack.widths), len(stack.layers)
+    Ws = [W.detach().clone().requires_grad_(loss is not None) for W, _ in stack.layers]
+    with torch.enable_grad():
+        h, outputs = X.expand(K, -1, -1), []
+        for l, (W, (_, b)) in enumerate(zip(Ws, stack.layers)):
+            h = torch.baddbmm(b, h, W)
+            h = act(h) if l < depth - 1 else h
+            outputs.append(h)
+        grads = None
+        if loss is not None:
+            per_model = stack_scores(outputs[-1], targets_for(y, loss), loss)[0]  # (K,)
+            grads = torch.autograd.grad(per_model.sum(), Ws)
+    numbers = []
+    N = len(X)
+    with torch.no_grad():
+        for l, out in enumerate(outputs):
+            # Sums over every unit, less what the padding adds: a padded unit's weights and
+            # bias are zero, so it outputs act(0) on every row (sigmoid's is 0.5). float64
+            # accumulators: an exploding init's squares overflow float32.
+            out = out.detach()
+            widths = out.new_tensor([w[l] for w in stack.widths], dtype=torch.float64)
+            pad = out.shape[2] - widths  # (K,) padded units
+            c = float(act(torch.zeros(()))) if l < depth - 1 else 0.0
+            n = N * widths
+            total = out.sum((1, 2), dtype=torch.float64) - N * pad * c
+            squares = _norm(out, 2) ** 2 - N * pad * c * c
+            absolute = _norm(out, 1) - N * pad * abs(c)
+            zero = out == 0
+            zeros = zero.sum((1, 2)) - N * pad * (c == 0)
+            dead = zero.all(1).sum(1) - pad * (c == 0)
+            mean = total / n
+            std = (squares / n - mean**2).clamp_min(0).sqrt()
+            weight = _norm(Ws[l].detach(), 2)
+            if grads is None:
+                grad = torch.full_like(weight, math.nan)
+            else:  # padding's gradients left out (sigmoid's act(0) feeds the next layer's)
+                grad = _norm(grads[l] * _weight_mask(stack, l), 2)
+            numbers.append(
+                torch.stack([mean, std, absolute / n, zeros / n, dead / widths, weight, grad], 1)
+            )
+        table = torch.stack(numbers, 1).cpu().tolist()  # (K, layers, 7): one host sync
+    rows = []
+    for k in range(K):
+        rows.append([
+            {
+                "layer": l + 1, "kind": "hidden" if l < depth - 1 else "output",
+                "width": stack.widths[k][l], "act_mean": mean, "act_std": std,
+                "act_abs_mean": abs_mean,
+                "zero_fraction": zero if l < depth - 1 else None,
+                "dead_fraction": dead if l < depth - 1 else None,
+                "weight_norm": w_norm, "grad_norm": g_norm if grads is not None else None,
+            }
+            for l, (mean, std, abs_mean, zero, dead, w_norm, g_norm) in enumerate(table[k])
+        ])  # fmt: skip
+    return rows
+
+
+def _norm(x: torch.Tensor, order: int) -> torch.Tensor:
+    """Each model's vector norm of x (K, ...), accumulated in float64."""
+    return torch.linalg.vector_norm(x, order, dim=tuple(range(1, x.dim())), dtype=torch.float64)
+
+
+def _weight_mask(stack: Stack, l: int) -> torch.Tensor:
+    """(K, in, out) 1 on each model's real weights of layer l: padding's gradients left out."""
+    W = stack.layers[l][0]
+    rows = _real_units(stack, l - 1)[:, 0, :, None] if l > 0 else W.new_ones(1, W.shape[1], 1)
+    return rows * _real_units(stack, l)
+
+
+def stack_regions(stack: Stack, points: torch.Tensor, budget: int = 1 << 24) -> list[int | None]:
+    """``linear_regions`` of every model of the stack on the same ``points``.
+
+    Grid points come in rows, and neighbours mostly share their activation pattern: only
+    the first point of each run of equal patterns can be new, so only those are packed
+    into bytes and counted (a distinct (model, pattern) pair is one region of that model).
+    ``budget`` bounds the booleans held at once (models are taken a chunk at a time).
+    """
+    from .stacked import STACKED_ACTIVATIONS
+
+    K, hidden = len(stack.widths), stack.layers[:-1]
+    if PIECEWISE_LINEAR_NAMES.get(stack.activation) is None:
+        return [None] * K
+    if not hidden:
+        return [1] * K
+    act_ = STACKED_ACTIVATIONS[stack.activation][1]
+    units = sum(W.shape[2] for W, _ in hidden)
+    chunk = max(1, budget // (len(points) * units))
+    counts: list[int] = []
+    with torch.no_grad():
+        for k0 in range(0, K, chunk):
+            h, signs = points.expand(min(chunk, K - k0), -1, -1), []
+            for W, b in hidden:
+                z = torch.baddbmm(b[k0 : k0 + chunk], h, W[k0 : k0 + chunk])
+                signs.append(z > 0)
+                h = act_(z)
+            bits = torch.cat(signs, 2)  # (k, N, units); padding is never > 0
+            new = torch.ones(bits.shape[:2], dtype=torch.bool, device=bits.device)
+            new[:, 1:] = (bits[:, 1:] != bits[:, :-1]).any(2)
+            model, point = new.nonzero(as_tuple=True)
+            packed = np.packbits(bits[model, point].cpu().numpy(), axis=1)
+            owner = model.cpu().numpy().astype(">u4").view(np.uint8).reshape(-1, 4)
+            keyed = np.concatenate([owner, packed], 1)  # (model, pattern) as one byte string
+            distinct = np.unique(keyed.view(np.dtype((np.void, keyed.shape[1]))).ravel())
+            owners = np.frombuffer(distinct.tobytes(), np.uint8).reshape(len(distinct), -1)[:, :4]
+            counts += np.bincount(owners.copy().view(">u4").ravel(), minlength=len(bits)).tolist()
+    return counts

@@ -1,4 +1,12 @@
-"""One job: validated settings -> data -> model -> fit -> a complete run folder."""
+"""Jobs to run folders: data -> models -> training -> measurements -> files, a group at a time.
+
+A sweep's unit of work is a group of jobs that train as one stack (``stacked.fit_many``);
+a job that stacks with nothing, and a single run, is a group of one trained with ``fit``.
+Everything around the training is done for the whole group at once: the data is loaded
+once, the networks are measured in batched passes at init and at the end
+(``diagnostics.stack_*``), and each job's folder gets its history, weights, layer
+statistics and ``result.json`` (written last: a folder with a result.json is complete).
+"""
 
 from __future__ import annotations
 
@@ -10,62 +18,218 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from . import diagnostics
+from .compose import Job
 from .data import Dataset, load
 from .model import count_params, resolve_init
 from .results import (
     CHECKPOINT_FILE,
     HISTORY_COLUMNS,
     HISTORY_FILE,
+    LAYERS_FILE,
     RESULT_FILE,
     atomic_write,
     history_frame,
-    summarize,
     write_json,
     write_rows,
 )
-from .settings import RunSettings, flat
-from .train import FitResult, build_model, evaluate, fit, resolve_device
+from .settings import ConfigError, RunSettings, flat
+from .stacked import fit_many, stackable
+from .train import (
+    FitResult,
+    build_model,
+    evaluate,
+    fit,
+    resolve_device,
+    summarize,
+    targets_for,
+)
 
-# Results of jobs that hydra/launcher=stacked trained in a group, by run folder;
-# run_job writes such a job's folder from its entry instead of training again.
-PRETRAINED: dict[Path, FitResult] = {}
+ACTIVATION_SAMPLE = 2000  # rows of X_train kept for the activation histograms
 
 
-def prepare(s: RunSettings, gpu: int | None = None) -> tuple[Dataset, torch.nn.Module, str]:
-    """Everything that can fail on user input, done before training or writing anything.
+def run_group(jobs: list[Job], single: bool = False) -> list[dict]:
+    """Train, measure and write every job of one group; return their results.
 
-    ``gpu``: a sweep job's number; with several CUDA devices, job n takes device n mod count.
+    ``single``: a run of its own (``mlplab-run`` without ``-m``): a progress bar, and by
+    default figures and linear-region counts, which sweep jobs leave out. A group that
+    cannot be trained together is run one job at a time; a job that fails is recorded as
+    failed (its ``result.json`` says why) and never raises.
     """
-    if s.trainer.threads:
-        torch.set_num_threads(s.trainer.threads)
-    device = resolve_device(s.trainer.device, gpu)
-    data = load(s.dataset, device)
-    model, loss = build_model(s, data)
-    return data, model, loss
+    first = jobs[0].settings
+    if first.trainer.threads:
+        torch.set_num_threads(first.trainer.threads)
+    try:
+        data = load(first.dataset, resolve_device(first.trainer.device, jobs[0].num))
+        built = [build_model(job.settings, data) for job in jobs]
+    except Exception as exc:  # bad data (a user's file), a loss that does not fit, no device
+        if single and isinstance(exc, ConfigError):
+            raise  # a run of its own says it in one line and leaves nothing
+        return [_record_failure(job, exc) for job in jobs]
+    models, loss = [m for m, _ in built], built[0][1]
+    measuring = Measurements(jobs, data, loss, single)
+    measuring.at_init(models)
+    if len(jobs) == 1:
+        fitted = [_fit_alone(jobs[0].settings, models[0], data, loss, measuring, single)]
+    else:
+        try:
+            fitted = fit_many([job.settings for job in jobs], data, models)
+        except Exception:  # e.g. out of memory for the whole stack: one by one instead
+            return [result for job in jobs for result in run_group([job])]
+    results = []
+    for job, fit_result, inside in zip(jobs, fitted, measuring.at_end(fitted)):
+        results.append(_write_job(job, data, loss, fit_result, inside, single))
+    return results
 
 
-def run_job(
-    s: RunSettings,
-    run_dir: Path,
-    overrides: list[str] | None = None,
-    progress: bool = False,
-    gpu: int | None = None,
-    in_sweep: bool = False,
-) -> dict:
-    """Train one configuration and write its run folder; ``result.json`` comes last.
+def run_single(s: RunSettings, run_dir: Path, overrides: list[str] = ()) -> dict:
+    """One run of its own (``mlplab-run``), written to ``run_dir``."""
+    job = Job(0, tuple(overrides), Path(run_dir).absolute(), flat(s), s)
+    return run_group([job], single=True)[0]
 
-    A ConfigError propagates before anything is written. Any other exception is
-    recorded as ``status: failed`` with its message, then re-raised.
+
+def _fit_alone(s: RunSettings, model, data: Dataset, loss: str, measuring, single: bool):
+    bar = _progress_bar(s) if single and s.trainer.progress else None
+    every = s.trainer.layer_stats_every
+
+    def on_epoch(epoch: int, row: dict) -> None:
+        if bar is not None:
+            bar(epoch, row)
+        if every and epoch % every == 0:
+            measuring.during(model, epoch)
+
+    fitted = fit(model, data, s, loss, progress=on_epoch if (bar or every) else None)
+    if bar is not None:
+        bar.close()
+    return fitted
+
+
+class Measurements:
+    """What is measured on a group's networks, at init and at the end, in batched passes.
+
+    Per job: layers.csv rows (``diagnostics.layer_stats``), and, where asked
+    (``trainer.regions``; by default in single runs only), the linear regions on a line
+    or grid over the inputs. Models that stack are measured as one stack; any other
+    (batch/layer norm, residual) one by one.
     """
-    run_dir = Path(run_dir)
-    data, model, loss = prepare(s, gpu)
-    base = {
+
+    def __init__(self, jobs: list[Job], data: Dataset, loss: str, single: bool) -> None:
+        self.jobs, self.data, self.loss = jobs, data, loss
+        s = jobs[0].settings
+        self.regions = s.trainer.regions if s.trainer.regions is not None else single
+        self.grid = diagnostics.region_grid(data.X_train) if self.regions else None
+        self.stacked = len(jobs) > 1 or stackable(s)
+        self.layers: list[list[dict]] = [[] for _ in jobs]
+        self.regions_init: list[int | None] = [None] * len(jobs)
+        self.acts_init: list[list[np.ndarray]] = [[] for _ in jobs]
+        self.seconds = 0.0
+
+    def at_init(self, models: list) -> None:
+        start = time.perf_counter()
+        self._measure(models, 0)
+        self.regions_init = self._regions(models)
+        figures = [_figures(job.settings, True) for job in self.jobs]
+        for k, model in enumerate(models):
+            if figures[k]:  # activations_init.png
+                acts = diagnostics.hidden_activations(model, self.data.X_train[:ACTIVATION_SAMPLE])
+                self.acts_init[k] = [a.cpu().numpy() for a in acts]
+        self.seconds += time.perf_counter() - start
+
+    def during(self, model, epoch: int) -> None:
+        """layers.csv rows at this epoch of a job trained alone (trainer.layer_stats_every)."""
+        start = time.perf_counter()
+        self._measure([model], epoch)
+        self.seconds += time.perf_counter() - start
+
+    def at_end(self, fitted: list[FitResult]) -> list[dict]:
+        """Each job's result.json keys from the measurements, and its layers.csv rows."""
+        start = time.perf_counter()
+        models = [f.model for f in fitted]
+        ends = [f.model_epoch for f in fitted]  # whose weights each model holds
+        self._measure(models, ends)
+        regions = self._regions(models)
+        self.seconds += time.perf_counter() - start
+        share = self.seconds / len(models)  # each job's part of the group's measuring time
+        inside = []
+        for k, end in enumerate(ends):
+            rows = self.layers[k]
+            keys = {
+                **(
+                    {"linear_regions": regions[k], "linear_regions_init": self.regions_init[k]}
+                    if self.regions
+                    else {}
+                ),  # fmt: skip
+                **diagnostics.summary([r for r in rows if r["epoch"] == end]),
+                **diagnostics.summary([r for r in rows if r["epoch"] == 0], "_init"),
+                "diagnostics_seconds": share,
+            }
+            inside.append({"keys": keys, "layers": rows, "acts_init": self.acts_init[k]})
+        return inside
+
+    def _measure(self, models: list, epochs) -> None:
+        """Append layers.csv rows at ``epochs`` (one per model), unless rows at it are there."""
+        epochs = epochs if isinstance(epochs, list) else [epochs] * len(models)
+        todo = [
+            k
+            for k, e in enumerate(epochs)
+            if not self.layers[k] or self.layers[k][-1]["epoch"] != e
+        ]
+        if not todo:
+            return
+        X, y = self.data.X_train, self.data.y_train
+        if self.stacked:
+            stack = diagnostics.stack_models(models, self.jobs[0].settings.model.activation)
+            tables = diagnostics.stack_layer_stats(stack, X, y, self.loss)
+        else:
+            tables = [diagnostics.layer_stats(m, X, y, self.loss) for m in models]
+        for k in todo:
+            self.layers[k] += [{"epoch": epochs[k], **row} for row in tables[k]]
+
+    def _regions(self, models: list) -> list[int | None]:
+        if self.grid is None:
+            return [None] * len(models)
+        if self.stacked:
+            stack = diagnostics.stack_models(models, self.jobs[0].settings.model.activation)
+            return diagnostics.stack_regions(stack, self.grid)
+        return [diagnostics.linear_regions(m, self.grid) for m in models]
+
+
+def _figures(s: RunSettings, single: bool) -> bool:
+    return s.trainer.figures if s.trainer.figures is not None else single
+
+
+def _base_result(job: Job) -> dict:
+    return {
         "status": "failed",
         "error": None,
-        "overrides": list(overrides or []),
-        "config": flat(s),
+        "overrides": list(job.overrides),
+        "config": job.config,
+    }
+
+
+def _record_failure(job: Job, exc: BaseException) -> dict:
+    """Write a failed job's result.json (why it failed) and return it."""
+    result = {**_base_result(job), "error": f"{type(exc).__name__}: {exc}"}
+    if not isinstance(exc, ValueError):  # a bug or a crash, not a user's mistake: say where
+        result["traceback"] = traceback.format_exc()
+    write_json(job.run_dir / RESULT_FILE, result)
+    return {**result, "run_dir": str(job.run_dir)}
+
+
+def record_invalid(job: Job) -> dict:
+    """A job whose settings failed validation: its result.json, with the one-line reason."""
+    result = {**_base_result(job), "error": f"ConfigError: {job.error}"}
+    write_json(job.run_dir / RESULT_FILE, result)
+    return {**result, "run_dir": str(job.run_dir)}
+
+
+def _write_job(job: Job, data: Dataset, loss: str, fitted: FitResult, inside: dict, single: bool):
+    """The job's folder: history.csv, model.safetensors, layers.csv, figures, result.json last."""
+    s, run_dir, model = job.settings, job.run_dir, fitted.model
+    result = {
+        **_base_result(job),
         "task": data.task,
         "loss_fn": loss,
         "params": count_params(model),
@@ -73,88 +237,46 @@ def run_job(
         "n_train": len(data.X_train),
     }
     try:
-        inside = _inspect_init(model, data, loss)  # the network as drawn for this seed
-        fitted = PRETRAINED.pop(run_dir.absolute(), None)
-        if fitted is not None:  # trained already, in a stacked group (hydra/launcher=stacked)
-            model = fitted.model
-        else:
-            bar = _progress_bar(s) if progress else None
-            fitted = fit(
-                model, data, s, loss, progress=_on_epoch(bar, inside, s, model, data, loss)
-            )
-            if bar is not None:
-                bar.close()
-        result = {**base, **_outcome(fitted, model, data, loss)}
-        result.update(_inspect_end(inside, fitted, model, data, loss))
-        figures = s.trainer.figures if s.trainer.figures is not None else not in_sweep
-        _write_artifacts(run_dir, s, fitted, model, data, figures)
-        _write_inside(run_dir, s, fitted, model, data, inside, figures)
-    except Exception as exc:  # recorded for the sweep table, then re-raised
-        write_json(
-            run_dir / RESULT_FILE,
-            {**base, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
-        )
-        raise
+        result.update(_outcome(fitted, model, data, loss))
+        result.update(inside["keys"])
+        history = fitted.history
+        if not s.trainer.timing:  # wall-clock time differs run to run; without it the file repeats
+            history = [{**row, "seconds": None} for row in history]
+        write_rows(run_dir / HISTORY_FILE, history, HISTORY_COLUMNS)
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(state, str(tmp)))
+        write_rows(run_dir / LAYERS_FILE, inside["layers"], diagnostics.LAYER_COLUMNS)
+        if _figures(s, single):
+            _draw(run_dir, s, fitted, model, data, inside["acts_init"])
+    except Exception as exc:  # recorded for the sweep table
+        return _record_failure(job, exc)
     write_json(run_dir / RESULT_FILE, result)
-    return result
+    return {**result, "run_dir": str(run_dir)}
 
 
 def _outcome(fitted: FitResult, model, data: Dataset, loss: str) -> dict:
     out = {"status": fitted.status, "error": fitted.error, "train_seconds": fitted.train_seconds}
-    out.update(summarize(fitted.history, data.task))
+    out.update(summarize(fitted, data.task))
     if data.X_test is not None and fitted.status == "completed":
-        y = data.y_test.reshape(-1).long() if loss == "cross_entropy" else data.y_test
-        test_loss, test_acc = evaluate(model, data.X_test, y, loss)
+        test_loss, test_acc = evaluate(model, data.X_test, targets_for(data.y_test, loss), loss)
         out["test_loss"] = float(test_loss)
         if test_acc is not None:
             out["test_acc"] = float(test_acc)
     return out
 
 
-def _write_artifacts(
-    run_dir: Path, s: RunSettings, fitted: FitResult, model, data: Dataset, figures: bool
-) -> None:
-    history = fitted.history
-    if not s.trainer.timing:  # wall-clock time differs run to run; without it the file repeats
-        history = [{**row, "seconds": None} for row in history]
-    write_rows(run_dir / HISTORY_FILE, history, HISTORY_COLUMNS)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(state, str(tmp)))
-    if not figures:
-        return
-    from . import plots  # matplotlib costs ~0.4 s to import: only when drawing
+class ProgressBar(tqdm):
+    """tqdm (a widget in a notebook) without its monitor thread: a thread left alive in this
+    process would keep a later sweep from forking its workers (hydra/launcher=stacked)."""
 
-    title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
-    plots.curves(history_frame(history), run_dir / "curves.png", title)
-    if data.in_dim == 2 and data.task != "regression" and fitted.status == "completed":
-        plots.boundary(
-            _predictor(model, data),
-            data.X_train.cpu().numpy(),
-            _labels(data.y_train),
-            run_dir / "boundary.png",
-            title,
-        )
-
-
-def _labels(y: torch.Tensor) -> np.ndarray:
-    return y.reshape(-1).long().cpu().numpy()
-
-
-def _predictor(model, data: Dataset):
-    """Class labels of 2-D points, as a NumPy function (for plots.boundary)."""
-
-    def labels(x: torch.Tensor) -> torch.Tensor:
-        out = model(x)
-        return (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(dim=1)
-
-    return _numpy_fn(labels, data.X_train.device)
+    monitor_interval = 0
 
 
 def _progress_bar(s: RunSettings):
-    from tqdm.auto import tqdm
-
     # delay: the bar appears only for runs that last more than a few seconds
-    bar = tqdm(total=s.trainer.epochs, delay=3.0, unit="epoch", leave=False, dynamic_ncols=True)
+    bar = ProgressBar(
+        total=s.trainer.epochs, delay=3.0, unit="epoch", leave=False, dynamic_ncols=True
+    )
 
     def update(epoch: int, row: dict):
         bar.update(1)
@@ -163,6 +285,13 @@ def _progress_bar(s: RunSettings):
 
     update.close = bar.close
     return update
+
+
+def prepare(s: RunSettings, gpu: int | None = None) -> tuple[Dataset, torch.nn.Module, str]:
+    """The data, the network as drawn for ``s.seed``, and its loss (what a run starts from)."""
+    data = load(s.dataset, resolve_device(s.trainer.device, gpu))
+    model, loss = build_model(s, data)
+    return data, model, loss
 
 
 def load_model(run_dir: Path, s: RunSettings) -> torch.nn.Module:
@@ -174,114 +303,54 @@ def load_model(run_dir: Path, s: RunSettings) -> torch.nn.Module:
     return model.eval()
 
 
-# ---------------------------------------------------------------- looking inside (issue 6)
-# layers.csv, the linear-region counts and the diagnostic figures. Measuring never
-# changes the run (diagnostics.py measures in eval mode, without .backward()).
-
-LAYERS_FILE = "layers.csv"
-ACTIVATION_SAMPLE = 2000  # rows of X_train kept for the activation histograms
+# ---------------------------------------------------------------- a single run's figures
 
 
-def _layer_rows(model, data: Dataset, loss: str, epoch: int) -> list[dict]:
-    rows = diagnostics.layer_stats(model, data.X_train, data.y_train, loss)
-    return [{"epoch": epoch, **row} for row in rows]
+def _draw(run_dir: Path, s: RunSettings, fitted: FitResult, model, data: Dataset, acts_init):
+    """curves.png, and the figures that fit this run (plots.why_not decides which)."""
+    from . import plots  # matplotlib costs ~0.4 s to import: only when drawing
 
-
-def _regions(model, data: Dataset) -> int | None:
-    grid = diagnostics.region_grid(data.X_train)
-    return None if grid is None else diagnostics.linear_regions(model, grid)
-
-
-def _inspect_init(model, data: Dataset, loss: str) -> dict:
-    """Everything measured on the initial network: layers.csv rows, regions, activations."""
-    start = time.perf_counter()
-    acts = diagnostics.hidden_activations(model, data.X_train[:ACTIVATION_SAMPLE])
-    inside = {
-        "layers": _layer_rows(model, data, loss, 0),
-        "regions_init": _regions(model, data),
-        "acts_init": [a.cpu().numpy() for a in acts],
-    }
-    inside["seconds"] = time.perf_counter() - start
-    return inside
-
-
-def _on_epoch(bar, inside: dict, s: RunSettings, model, data: Dataset, loss: str):
-    """fit's per-epoch callback: the progress bar, and layers.csv rows every N epochs."""
-    every = s.trainer.layer_stats_every
-    if not every and bar is None:
-        return None
-
-    def on_epoch(epoch: int, row: dict) -> None:
-        if bar is not None:
-            bar(epoch, row)
-        if every and epoch % every == 0:
-            start = time.perf_counter()
-            inside["layers"] += _layer_rows(model, data, loss, epoch)
-            inside["seconds"] += time.perf_counter() - start
-
-    return on_epoch
-
-
-def _inspect_end(inside: dict, fitted: FitResult, model, data: Dataset, loss: str) -> dict:
-    """The result.json keys: regions and layer summaries at init and at the end."""
-    start = time.perf_counter()
-    layers, end = inside["layers"], fitted.history[-1]["epoch"]
-    if layers[-1]["epoch"] != end:
-        layers += _layer_rows(model, data, loss, end)
-    keys = {
-        "linear_regions": _regions(model, data),
-        "linear_regions_init": inside["regions_init"],
-        **diagnostics.summary([r for r in layers if r["epoch"] == end]),
-        **diagnostics.summary([r for r in layers if r["epoch"] == 0], "_init"),
-    }
-    inside["seconds"] += time.perf_counter() - start
-    keys["diagnostics_seconds"] = inside["seconds"]
-    return keys
-
-
-def _write_inside(
-    run_dir: Path,
-    s: RunSettings,
-    fitted: FitResult,
-    model,
-    data: Dataset,
-    inside: dict,
-    figures: bool,
-) -> None:
-    """layers.csv, and the figures that fit this run (plots.why_not decides which)."""
-    write_rows(run_dir / LAYERS_FILE, inside["layers"], diagnostics.LAYER_COLUMNS)
-    if not figures:
-        return
-    from . import plots
-
-    depth = len(inside["acts_init"])
+    title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
+    plots.curves(history_frame(fitted.history), run_dir / "curves.png", title)
     fits = {
-        name: plots.why_not(name, data.in_dim, data.task, data.target_dim, depth) is None
+        name: plots.why_not(name, data.in_dim, data.task, data.target_dim, len(acts_init)) is None
         for name in plots.FIGURES
     }
-    title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
-    if fits["activations_init"]:
+    if fits["activations_init"] and acts_init:
         init = resolve_init(s.model.init, s.model.activation)  # auto -> what was drawn
         init += f" std={s.model.init_std}" if init == "normal" else ""
-        plots.activations(
-            inside["acts_init"], run_dir / "activations_init.png", f"{title}  init={init}"
-        )
+        plots.activations(acts_init, run_dir / "activations_init.png", f"{title}  init={init}")
     if fitted.status != "completed":
-        return  # a diverged network has nothing to show
+        return  # a diverged network has nothing more to show
     device = data.X_train.device
+    X, labels = data.X_train.cpu().numpy(), None
+    if data.task != "regression":
+        labels = data.y_train.reshape(-1).long().cpu().numpy()
+    if data.in_dim == 2 and data.task != "regression":
+        plots.boundary(
+            _numpy_fn(_classes(model), device), X, labels, run_dir / "boundary.png", title
+        )
     if fits["fit_1d"]:
         line = diagnostics.region_grid(data.X_train)  # the grid linear_regions counts on
         plots.fit_1d(
-            _numpy_fn(model, device), data.X_train.cpu().numpy(), data.y_train.cpu().numpy(),
-            run_dir / "fit_1d.png", title, task=data.task,
-            kinks=diagnostics.kinks_1d(model, line),
+            _numpy_fn(model, device), X, data.y_train.cpu().numpy(), run_dir / "fit_1d.png",
+            title, task=data.task, kinks=diagnostics.kinks_1d(model, line),
             X_val=None if data.X_val is None else data.X_val.cpu().numpy(),
             y_val=None if data.y_val is None else data.y_val.cpu().numpy(),
         )  # fmt: skip
     if fits["neurons"]:
-        labels = None if data.task == "regression" else _labels(data.y_train)
         units = _numpy_fn(diagnostics.first_hidden_units(model), device)
-        plots.neurons(units, data.X_train.cpu().numpy(), labels, run_dir / "neurons.png", title)
+        plots.neurons(units, X, labels, run_dir / "neurons.png", title)
+
+
+def _classes(model):
+    """Class labels of a classifier's outputs (one logit: its sign; several: the largest)."""
+
+    def labels(x: torch.Tensor) -> torch.Tensor:
+        out = model(x)
+        return (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(dim=1)
+
+    return labels
 
 
 def _numpy_fn(fn, device):

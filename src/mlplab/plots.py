@@ -347,6 +347,7 @@ def layer_profile(
 
 
 HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
+BAND_ABOVE = 3  # a colour with more runs than this is drawn as their mean and a band
 LAYER_METRICS = ("act_mean", "act_std", "act_abs_mean", "zero_fraction", "dead_fraction",
                  "weight_norm", "grad_norm")  # fmt: skip
 
@@ -424,21 +425,34 @@ def _lines(ax, frame: pd.DataFrame, colour_by: str, x: str, y: str, marker=None)
         log = lo > 0 and hi / lo > 100
         norm = (matplotlib.colors.LogNorm if log else matplotlib.colors.Normalize)(lo, hi)
         cmap = plt.get_cmap("viridis")
-        colour = {v: cmap(norm(v)) for v in distinct}
+        colours = {v: cmap(norm(v)) for v in distinct}
         fig = ax.get_figure()
         fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=colour_by)
     else:
         cmap = plt.get_cmap("tab10" if len(distinct) <= 10 else "tab20")
-        colour = {v: cmap(i % cmap.N) for i, v in enumerate(distinct)}
+        colours = {v: cmap(i % cmap.N) for i, v in enumerate(distinct)}
     continuous = numeric and len(distinct) > 10
     labelled = set()
-    for _, rows in frame.groupby("run", sort=False):
-        value = rows[colour_by].iloc[0]
+    for value, block in frame.groupby(colour_by, sort=False):
         label = None if continuous or value in labelled else _label(colour_by, value)
         labelled.add(value)
-        rows = rows.sort_values(x)
-        ax.plot(rows[x], rows[y], color=colour.get(value, "0.5"), alpha=0.8, lw=1.4,
-                marker=marker, ms=3, label=label)  # fmt: skip
+        colour = colours.get(value, "0.5")
+        runs = block["run"].nunique()
+        if runs > BAND_ABOVE:  # many runs: their mean, and a band of one std either side
+            stats = block.groupby(x)[y].agg(["mean", "std"]).sort_index()
+            ax.plot(stats.index, stats["mean"], color=colour, lw=1.6, marker=marker, ms=3,
+                    label=None if label is None else f"{label} (mean ± std of {runs})")  # fmt: skip
+            low, high = (
+                stats["mean"] - stats["std"].fillna(0),
+                stats["mean"] + stats["std"].fillna(0),
+            )
+            ax.fill_between(stats.index, low, high, color=colour, alpha=0.2, lw=0)
+            continue
+        for _, rows in block.groupby("run", sort=False):
+            rows = rows.sort_values(x)
+            ax.plot(rows[x], rows[y], color=colour, alpha=0.8, lw=1.4, marker=marker, ms=3,
+                    label=label)  # fmt: skip
+            label = None
     ys = frame[y].dropna()
     if len(ys) and (ys > 0).all() and ys.max() / ys.min() > 20:
         ax.set_yscale("log")
@@ -446,7 +460,7 @@ def _lines(ax, frame: pd.DataFrame, colour_by: str, x: str, y: str, marker=None)
         # legend in the order of the sorted values, not of the runs
         handles, labels = ax.get_legend_handles_labels()
         order = {_label(colour_by, v): i for i, v in enumerate(distinct)}
-        pairs = sorted(zip(handles, labels), key=lambda hl: order.get(hl[1], 0))
+        pairs = sorted(zip(handles, labels), key=lambda hl: order.get(hl[1].split(" (")[0], 0))
         ax.legend(*zip(*pairs), fontsize=8)
 
 

@@ -1,9 +1,11 @@
-"""Run and sweep tables: atomic writes, the run folder's files, and sweep aggregation.
+"""Run and sweep files: atomic writes, a run folder's files, and a sweep's tables.
 
 A run folder is complete when its ``result.json`` exists: it is written last, after
-every other file, so a killed run leaves no result and is run again on resume.
-This module imports no torch: ``mlplab-aggregate`` and ``mlplab-compare`` start fast;
-and pandas only where it builds tables: a sweep's job folders are written without it.
+every other file, so a killed run leaves no result and runs again on resume. A sweep's
+tables are a function of its folder: ``jobs.jsonl`` (every job the sweep launched, with
+its overrides and config), each job's ``result.json``, and an Optuna search's
+``trials.csv``. So ``mlplab-aggregate`` rebuilds exactly what the sweep wrote, after a
+kill too. This module imports no torch (``mlplab-aggregate`` starts fast).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,24 +27,28 @@ if TYPE_CHECKING:
 
 RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
+LAYERS_FILE = "layers.csv"
 CHECKPOINT_FILE = "model.safetensors"
 RESULTS_CSV = "results.csv"
 SUMMARY_CSV = "summary.csv"
+JOBS_FILE = "jobs.jsonl"  #: one line per job a sweep launched: run_dir, overrides, config
+TRIALS_CSV = "trials.csv"  #: an optimizing sweeper's trials: trial, state, value, run_dir, ...
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "seconds")
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see half a file."""
+    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see half a file.
+
+    The temporary file is named after this process, so two processes never share one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for everyone to read
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -56,36 +61,13 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def write_rows(path: Path, rows: Iterable[dict], columns: Sequence[str]) -> None:
-    """``pd.DataFrame(rows, columns=columns).to_csv(path, index=False)``, byte for byte.
-
-    Without pandas where every column holds Python ints, floats, bools or strings
-    (None and NaN empty), typed as pandas types them: ints with a gap become floats,
-    floats are written by ``repr``. Any other column goes through pandas itself.
-    """
-    rows = list(rows)
-    cells = [_csv_cells([row.get(c) for row in rows]) for c in columns]
-    if any(column is None for column in cells):
-        import pandas as pd
-
-        return write_csv(path, pd.DataFrame(rows, columns=list(columns)))
+    """A CSV of ``rows`` (dicts) under ``columns``, read back by pandas as written: floats
+    by ``repr`` (exact), None as an empty cell, NaN as ``nan``. No pandas needed to write."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(zip(*cells))
+    writer.writerows([row.get(c) for c in columns] for row in rows)
     write_text(path, out.getvalue())
-
-
-def _csv_cells(values: list) -> list[str] | None:
-    """One column's cells as ``DataFrame.to_csv`` writes them, or None if unsure."""
-    missing = [v is None or (type(v) is float and v != v) for v in values]
-    kinds = {type(v) for v, gap in zip(values, missing) if not gap}
-    if kinds == {int} and not any(missing):
-        return [str(v) for v in values]
-    if kinds and kinds <= {int, float}:  # float64; a gap turns an int column to floats
-        return ["" if gap else repr(float(v)) for v, gap in zip(values, missing)]
-    if len(kinds) <= 1 and kinds <= {bool, str}:
-        return ["" if gap else str(v) for v, gap in zip(values, missing)]
-    return None
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -103,45 +85,12 @@ def _jsonable(obj):
     return obj
 
 
-def summarize(history: list[dict], task: str) -> dict:
-    """Final and best metrics from a history: the metric keys of ``result.json``."""
-    last = history[-1] if history else {}
-    out = {
-        "epochs_run": int(last.get("epoch", 0)),
-        "train_loss": last.get("train_loss"),
-        "val_loss": last.get("val_loss"),
-    }
-    classification = task != "regression"
-    if classification:
-        out["train_acc"], out["val_acc"] = last.get("train_acc"), last.get("val_acc")
-    # best epoch: highest val accuracy (classification) or lowest val loss; train when no val
-    split = "val" if history and history[0].get("val_loss") is not None else "train"
-    if history:
-        if classification:
-            best = max(
-                history,
-                key=lambda r: (_num(r[f"{split}_acc"], -1), -_num(r[f"{split}_loss"], math.inf)),
-            )
-            out["best_val_acc"] = best["val_acc"]
-        else:
-            best = min(history, key=lambda r: _num(r[f"{split}_loss"], math.inf))
-        out["best_val_loss"] = best["val_loss"]
-        out["best_epoch"] = int(best["epoch"])
-    return out
-
-
-def _num(x, default):
-    return default if x is None or (isinstance(x, float) and math.isnan(x)) else x
-
-
 def read_result(run_dir: Path) -> dict | None:
     """The run's ``result.json``, or None when the run never finished writing it."""
     path = Path(run_dir) / RESULT_FILE
-    if not path.is_file():
-        return None
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError:
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
         return None
 
 
@@ -172,7 +121,8 @@ SHORT_NAMES = {
     "trainer.epochs": "epochs",
     "seed": "seed",
 }
-# Settings that never change a result: kept out of the knob columns.
+# Settings that never change a result: kept out of the knob columns (configs/config.yaml
+# keeps them out of job folder names too; tests/test_sweep.py checks the two agree).
 NOT_KNOBS = (
     "trainer.progress",
     "trainer.threads",
@@ -181,17 +131,14 @@ NOT_KNOBS = (
     "sweep.fail_fast",
     "sweep.metric",
     "sweep.plot_by",
+    "sweep.plan",
 )
-RESULT_META = (
-    "status",
-    "error",
-    "overrides",
-    "config",
-    "task",
-    "loss_fn",
-    "traceback",
-    "train_seconds",
-)
+# What summary.csv groups over: runs that differ only in these are repeats of one setting.
+REPEATS = ("seed", "dataset.fold")
+RESULT_META = ("status", "error", "overrides", "config", "task", "loss_fn", "traceback",
+               "train_seconds", "run_dir")  # fmt: skip
+TEXT_COLUMNS = ("status", "error", "overrides", "run_dir")
+INCOMPLETE = "no result.json (killed, or not run yet)"
 
 
 def hidden_text(hidden) -> str:
@@ -199,23 +146,31 @@ def hidden_text(hidden) -> str:
     return "[" + ",".join(str(int(w)) for w in hidden) + "]"
 
 
-def job_row(run_dir: Path, sweep_dir: Path) -> dict | None:
-    """One results.csv row from a job folder (None if it is no job folder)."""
-    result = read_result(run_dir)
-    if result is None:
-        config_file = run_dir / ".hydra" / "config.yaml"
-        if not config_file.is_file():
-            return None
-        from omegaconf import OmegaConf
-
-        from .settings import flat
-
-        config = flat(OmegaConf.to_container(OmegaConf.load(config_file)))
-        result = {
-            "status": "incomplete",
-            "config": config,
-            "error": "no result.json (killed or still running)",
+def record_jobs(sweep_dir: Path, jobs: Iterable) -> None:
+    """Add jobs (``compose.Job``) to the sweep's ``jobs.jsonl``: the tables list every
+    launched job, those that never finished as ``incomplete`` with the overrides that
+    re-run them."""
+    path = Path(sweep_dir) / JOBS_FILE
+    known = {line["run_dir"]: line for line in _read_jobs(path)}
+    for job in jobs:
+        run_dir = os.path.relpath(job.run_dir, sweep_dir)
+        known[run_dir] = {
+            "run_dir": run_dir,
+            "overrides": list(job.overrides),
+            "config": job.config,
         }
+    write_text(path, "".join(json.dumps(_jsonable(line)) + "\n" for line in known.values()))
+
+
+def _read_jobs(path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def job_row(result: dict, run_dir: str) -> dict:
+    """One results.csv row from a job's result (``run_dir`` relative to the sweep)."""
     config = result.get("config") or {}
     row = {"status": result["status"]}
     for key, value in config.items():
@@ -232,11 +187,8 @@ def job_row(run_dir: Path, sweep_dir: Path) -> dict | None:
             row[key] = value
     row["error"] = result.get("error")
     row["overrides"] = " ".join(result.get("overrides") or [])
-    row["run_dir"] = str(run_dir.relative_to(sweep_dir))
+    row["run_dir"] = run_dir
     return row
-
-
-TEXT_COLUMNS = ("status", "error", "overrides", "run_dir")
 
 
 def is_knob(column: str) -> bool:
@@ -245,26 +197,39 @@ def is_knob(column: str) -> bool:
 
 
 def collect(sweep_dir: Path) -> pd.DataFrame:
-    """Scan a sweep folder's job folders (any launcher, any depth) into one results table."""
+    """A sweep folder's results table: every launched job (``jobs.jsonl``) and every job
+    folder with a ``result.json`` (any launcher, any depth), one row each."""
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)
-    marked = [p.parent.parent for p in sweep_dir.glob("**/.hydra/config.yaml")]
-    marked += [p.parent for p in sweep_dir.glob(f"**/{RESULT_FILE}")]
-    rows = [row for d in sorted(set(marked)) if d != sweep_dir and (row := job_row(d, sweep_dir))]
+    planned = {line["run_dir"]: line for line in _read_jobs(sweep_dir / JOBS_FILE)}
+    found = {str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob(f"*/**/{RESULT_FILE}")}
+    rows = []
+    for run_dir in sorted(planned.keys() | found):
+        result = read_result(sweep_dir / run_dir)
+        if result is None:
+            plan = planned[run_dir]
+            result = {"status": "incomplete", "error": INCOMPLETE, **plan}
+        rows.append(job_row(result, run_dir))
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    trials = sweep_dir / TRIALS_CSV
+    if trials.is_file():  # an Optuna search: each job's trial numbers
+        asked = pd.read_csv(trials, usecols=["trial", "run_dir"]).dropna()
+        numbers = asked.groupby("run_dir")["trial"].agg(
+            lambda t: " ".join(str(int(n)) for n in sorted(t))
+        )  # "3 7": two trials asked for the same job
+        frame.insert(1, "trial", frame["run_dir"].map(numbers).fillna(""))
     knobs = [c for c in frame.columns if is_knob(c)]
     # the knobs that vary first (what the sweep is about), then the fixed ones, then outcomes
     varying = [c for c in knobs if frame[c].astype(str).nunique() > 1]
     fixed = [c for c in knobs if c not in varying]
     outcomes = [c for c in frame.columns if not is_knob(c) and c not in TEXT_COLUMNS]
+    # repeats (seeds, folds) last: side by side
+    varying = [c for c in varying if c not in REPEATS] + [c for c in varying if c in REPEATS]
     frame = frame[["status", *varying, *fixed, *outcomes, "error", "overrides", "run_dir"]]
-    order = [c for c in varying if c != "seed"] + [
-        c for c in varying if c == "seed"
-    ]  # seeds side by side
-    return frame.sort_values(order or ["run_dir"], key=_natural, kind="stable", ignore_index=True)
+    return frame.sort_values(varying or ["run_dir"], key=_natural, kind="stable", ignore_index=True)
 
 
 def _natural(column: pd.Series) -> pd.Series:
@@ -276,31 +241,42 @@ def _natural(column: pd.Series) -> pd.Series:
     )
 
 
-def default_metric(frame: pd.DataFrame) -> str:
-    """val_acc for classification, val_loss for regression (train_* when no val split)."""
-    for name in ("val_acc", "train_acc", "val_loss", "train_loss"):
-        if name in frame.columns and frame[name].notna().any():
+# sweep.metric=auto: the first of these a run has (accuracy for classification)
+METRICS = ("val_acc", "train_acc", "val_loss", "train_loss")
+
+
+def default_metric(frame) -> str:
+    """val_acc for classification, val_loss for regression (train_* when no val split).
+
+    ``frame``: a results table, or one result dict.
+    """
+    for name in METRICS:
+        if isinstance(frame, dict):
+            if frame.get(name) is not None:
+                return name
+        elif name in frame.columns and frame[name].notna().any():
             return name
     return "train_loss"
 
 
 def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
-    """Group completed rows over seeds: mean, std and n of every numeric outcome."""
+    """Group completed rows over repeats (seeds, folds): mean, std and n of every numeric outcome."""
     import pandas as pd
 
-    keys = [c for c in results.columns if is_knob(c) and c != "seed"]
+    keys = [c for c in results.columns if is_knob(c) and c not in REPEATS]
     outcomes = [
         c for c in results.columns
-        if not is_knob(c) and c not in (*TEXT_COLUMNS, "best_epoch") and pd.api.types.is_numeric_dtype(results[c])
+        if not is_knob(c) and c not in (*TEXT_COLUMNS, "best_epoch", "trial")
+        and pd.api.types.is_numeric_dtype(results[c])
     ]  # fmt: skip
     # group on text, so that lists and missing values group like any other value
     key_frame = results[keys].astype(str)
     done = results["status"] == "completed"
-    groups = results.groupby([key_frame[k] for k in keys], sort=False, dropna=False)
     rows = []
-    for _, index in groups.groups.items():
-        block = results.loc[index]
-        ok = block[done.loc[index]]
+    for _, index in results.groupby(
+        [key_frame[k] for k in keys], sort=False, dropna=False
+    ).groups.items():
+        block, ok = results.loc[index], results.loc[index][done.loc[index]]
         row = block.iloc[0][keys].to_dict()
         for c in outcomes:
             row[f"{c}_mean"] = ok[c].mean() if len(ok) else None
@@ -311,24 +287,13 @@ def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_sweep_tables(
-    sweep_dir: Path,
-    metric: str = "auto",
-    by: str = "depth",
-    trials: list[tuple[int, set[str]]] | None = None,
+    sweep_dir: Path, metric: str = "auto", by: str = "depth"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Re)build ``results.csv``, ``summary.csv`` and ``sweep.png`` from the job folders on disk.
-
-    ``trials``: an optimizing sweeper's (trial number, override strings) pairs; each row
-    gets the numbers of the trials whose overrides it ran (a repeated trial reuses its job).
-    """
+    """(Re)build ``results.csv``, ``summary.csv`` and the sweep's figures from its folder."""
     sweep_dir = Path(sweep_dir)
     results = collect(sweep_dir)
     if results.empty:
         return results, results
-    if trials is not None:
-        ran = [set(o.split()) for o in results["overrides"].fillna("")]
-        numbers = [" ".join(str(n) for n, params in trials if params <= job) for job in ran]
-        results.insert(1, "trial", numbers)
     summary = summarize_sweep(results)
     write_csv(sweep_dir / RESULTS_CSV, results)
     write_csv(sweep_dir / SUMMARY_CSV, summary)
@@ -339,42 +304,193 @@ def write_sweep_tables(
             f"mlplab: warning: metric {metric!r} is not in results.csv; choose one of: {', '.join(choices)}.",
             file=sys.stderr,
         )
-    figures = []  # (plots function, args, keyword args): drawn side by side, one per core
-    plottable = {f"{metric}_mean", "params_mean"} <= set(summary.columns)
-    if plottable and summary[f"{metric}_mean"].notna().any():
-        figures.append(("sweep", (summary, metric, by, sweep_dir / "sweep.png"),
-                        {"title": sweep_dir.name}))  # fmt: skip
-    runs = [sweep_dir / d for d in results.loc[results["status"] == "completed", "run_dir"]]
-    # every run's loss curve on one figure, and (where recorded) the layer profile at init
-    if runs and (results["epochs_run"] > 0).any():
-        curve_metric = "val_loss" if results["val_loss"].notna().any() else "train_loss"
-        figures.append(("sweep_curves", (runs, by, sweep_dir / "curves.png"),
-                        {"metric": curve_metric, "title": sweep_dir.name}))  # fmt: skip
-    if runs and all((run / "layers.csv").is_file() for run in runs):
-        figures.append(("layer_profile", (runs, by, sweep_dir / "layers.png"),
-                        {"title": sweep_dir.name}))  # fmt: skip
-    from .workers import AHEAD, WorkerDied
-
-    # where a process started with the sweep has imported matplotlib already, it draws
-    drawer = AHEAD.pop("mlplab.plots", None)
-    try:
-        outcomes = drawer.call(draw, figures) if drawer is not None else draw(figures)
-    except WorkerDied:  # that process was killed: draw them here
-        outcomes = draw(figures)
-    for outcome in outcomes:
-        if isinstance(outcome, ConfigError):  # e.g. a plot_by column these runs do not have
-            print(f"mlplab: warning: sweep figure skipped: {outcome}", file=sys.stderr)
-        elif isinstance(outcome, BaseException):
-            raise outcome
+    _draw_sweep(sweep_dir, results, summary, metric, by)
     return results, summary
 
 
-def draw(figures: list[tuple[str, tuple, dict]]) -> list:
-    """Draw each (``plots`` function name, args, keyword args) figure, one process per core.
+def _draw_sweep(sweep_dir: Path, results, summary, metric: str, by: str) -> None:
+    """sweep.png (the metric against parameters), curves.png and layers.png (mean ± std
+    over the runs of each ``by`` value); a figure that cannot be drawn is skipped with a warning."""
+    from . import plots  # matplotlib: only once the tables are written
 
-    Returns each figure's outcome: None, or the exception that stopped it.
+    done = results[results["status"] == "completed"]
+    figures = []
+    if {f"{metric}_mean", "params_mean"} <= set(summary.columns) and summary[
+        f"{metric}_mean"
+    ].notna().any():
+        figures.append(
+            lambda: plots.sweep(summary, metric, by, sweep_dir / "sweep.png", title=sweep_dir.name)
+        )
+    if len(done) and (done["epochs_run"] > 0).any():
+        curve = "val_loss" if done["val_loss"].notna().any() else "train_loss"
+        figures.append(lambda: plots.sweep_curves(
+            _long(sweep_dir, done, HISTORY_FILE, by, ["epoch", curve]), by,
+            sweep_dir / "curves.png", metric=curve, title=sweep_dir.name))  # fmt: skip
+    if len(done):
+        figures.append(lambda: plots.layer_profile(
+            _long(sweep_dir, done, LAYERS_FILE, by, ["epoch", "layer", "act_std"], epoch=0), by,
+            sweep_dir / "layers.png", title=sweep_dir.name))  # fmt: skip
+    for draw in figures:
+        try:
+            draw()
+        except ConfigError as exc:  # e.g. a plot_by column these runs do not have
+            print(f"mlplab: warning: sweep figure skipped: {exc}", file=sys.stderr)
+
+
+def _long(sweep_dir: Path, done, table: str, by: str, columns: list[str], epoch: int | None = None):
+    """``columns`` of every completed run's ``table`` in one long frame, with ``run`` and the
+    ``by`` columns (the rows at ``epoch`` only, if given)."""
+    import pandas as pd
+
+    keys = [k.strip() for k in by.split(",")]
+    missing = [k for k in keys if k not in done.columns]
+    if missing:
+        choices = ", ".join(map(str, done.columns))
+        raise ConfigError(f"Unknown plot_by {missing[0]!r}. Choose one of: {choices}.")
+    rows = []
+    for run_dir, *values in done[["run_dir", *keys]].itertuples(index=False):
+        try:
+            with open(sweep_dir / run_dir / table, newline="") as file:
+                lines = csv.reader(file)
+                header = next(lines)
+                at = [header.index(c) for c in ("epoch", *columns)]
+                for line in lines:
+                    if epoch is None or line[at[0]] == str(epoch):
+                        rows.append([*(line[i] for i in at[1:]), run_dir, *values])
+        except FileNotFoundError:
+            continue
+    if not rows:
+        raise ConfigError(f"No finished runs with {table} to draw.")
+    frame = pd.DataFrame(rows, columns=[*columns, "run", *keys])
+    frame[columns] = frame[columns].apply(pd.to_numeric, errors="coerce")
+    return frame
+
+
+def format_summary(results, summary, metric: str = "auto") -> str:
+    """The summary as an aligned text table: varying knobs, params, metric mean ± std, n."""
+    import pandas as pd
+
+    metric = default_metric(results) if metric == "auto" else metric
+    keys = [c for c in summary.columns if is_knob(c) and summary[c].astype(str).nunique() > 1]
+    keys = keys or [c for c in ("dataset", "hidden") if c in summary.columns]
+    table = summary[keys].copy()
+    if "params_mean" in summary.columns:
+        table["params"] = summary["params_mean"].round().astype("Int64")
+    for name in dict.fromkeys(("train_acc" if metric.endswith("acc") else "train_loss", metric)):
+        mean, std = summary.get(f"{name}_mean"), summary.get(f"{name}_std")
+        if mean is None:
+            continue
+        scale, fmt, fmt_std = (
+            (100, "{:.1f}", "{:.1f}") if name.endswith("acc") else (1, "{:.4g}", "{:.2g}")
+        )
+        stds = std if std is not None else [None] * len(mean)
+        table[name + (" %" if scale == 100 else "")] = [
+            "-" if pd.isna(m)
+            else fmt.format(m * scale) + ("" if pd.isna(s) else " ± " + fmt_std.format(s * scale))
+            for m, s in zip(mean, stds)
+        ]  # fmt: skip
+    table["n"] = summary["n"]
+    if summary["n_failed"].any():
+        table["failed"] = summary["n_failed"]
+    return table.to_string(index=False)
+
+
+def finish_sweep(
+    sweep_dir: Path, metric: str = "auto", by: str = "depth", stopped: str | None = None
+) -> int:
+    """Write the sweep's tables, print its summary and failures; return the exit code.
+
+    ``stopped``: why the sweep stopped launching jobs early (``sweep.fail_fast``), a line.
     """
-    from . import plots
-    from .workers import cores, map_forked
+    results, summary = write_sweep_tables(sweep_dir, metric, by)
+    if results.empty:
+        print(f"no jobs found under {sweep_dir}", file=sys.stderr)
+        return 1
+    print(format_summary(results, summary, metric))
+    counts = ", ".join(f"{n} {status}" for status, n in results["status"].value_counts().items())
+    print(f"\n{len(results)} jobs: {counts}")
+    print(
+        f"tables: {sweep_dir / RESULTS_CSV}  {sweep_dir / SUMMARY_CSV}  plot: {sweep_dir / 'sweep.png'}"
+    )
+    bad = results[results["status"] != "completed"]
+    for _, row in bad.head(10).iterrows():
+        print(
+            f"  {row['status']}: {row['overrides'] or row['run_dir']}: {row['error']}",
+            file=sys.stderr,
+        )
+    if len(bad) > 10:
+        print(f"  ... and {len(bad) - 10} more (see results.csv)", file=sys.stderr)
+    if stopped:
+        print(stopped, file=sys.stderr)
+    return 0 if bad.empty and not stopped else 1
 
-    return map_forked(lambda f: getattr(plots, f[0])(*f[1], **f[2]), figures, cores())
+
+# ---------------------------------------------------------------- a sweep's start and end
+# Shared by mlplab's sweepers (hydra/sweeper=grid, and optuna).
+
+
+class SweepFailed(Exception):
+    """A sweep ended with jobs that did not complete (their rows say why): exit status 1."""
+
+
+def check_jobs(jobs: list) -> None:
+    """Refuse a sweep in which every job's settings are invalid: one line, nothing written."""
+    if jobs and all(job.error for job in jobs):
+        raise ConfigError(jobs[0].error)
+
+
+def start_sweep(config, jobs: list) -> Path:
+    """Make the sweep folder, save its config (``multirun.yaml``) and record its jobs."""
+    from omegaconf import OmegaConf
+
+    sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does
+        record_jobs(sweep_dir, jobs)
+    except OSError as exc:
+        raise ConfigError(
+            f"hydra.sweep.dir={str(sweep_dir)!r}: cannot write the sweep folder there ({exc.strerror})."
+        ) from None
+    return sweep_dir
+
+
+def first_failure(returns) -> str | None:
+    """``fail_fast: stopped after <overrides>: <error>`` for the first job (in job order)
+    that did not complete, if any."""
+    for ret in returns:
+        value = ret.return_value
+        if isinstance(value, dict) and value.get("status") != "completed":
+            overrides = " ".join(value.get("overrides") or [])
+            return f"fail_fast: stopped after {overrides}: {value.get('error')}"
+    return None
+
+
+class finishing:
+    """``with finishing(sweep_dir, options) as end:`` the sweep's jobs, then its tables.
+
+    On the way out the tables are written and printed (``sweep.metric``, ``sweep.plot_by``
+    from ``options``); ``end.stopped`` says why the sweep stopped early, if it did. A sweep
+    with jobs that did not complete raises SweepFailed; one that crashed still gets the
+    tables of the jobs on disk, then its error. A Ctrl-C leaves the tables to the next run.
+    """
+
+    def __init__(self, sweep_dir: Path, options) -> None:
+        self.sweep_dir, self.stopped = Path(sweep_dir), None
+        self.metric, self.by = options.get("metric", "auto"), options.get("plot_by", "depth")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is KeyboardInterrupt:
+            return
+        if kind is not None:  # a crash: the tables of what is on disk, then its error
+            try:
+                finish_sweep(self.sweep_dir, self.metric, self.by, self.stopped)
+            except Exception as exc:
+                print(f"mlplab: warning: no tables ({type(exc).__name__}: {exc})", file=sys.stderr)
+            return
+        code = finish_sweep(self.sweep_dir, self.metric, self.by, self.stopped)
+        if code:
+            raise SweepFailed(f"some jobs of the sweep in {self.sweep_dir} did not complete")

@@ -29,7 +29,10 @@ INIT_NAMES = (
 NORM_NAMES = ("none", "batch", "layer")
 LOSS_NAMES = ("auto", "mse", "bce", "cross_entropy")
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULE_NAMES = ("constant", "step", "cosine")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
+# the per-epoch metrics of history.csv, which early stopping can follow
+METRIC_NAMES = ("train_loss", "val_loss", "train_acc", "val_acc")
 
 
 class ConfigError(ValueError):
@@ -63,6 +66,8 @@ class DatasetSettings:
     seed: int = 42  #: fixes the data and the split, independent of the run's seed
     path: str | None = None  #: dataset=file: a .csv, .parquet or .npz file
     target: str | None = None  #: dataset=file with a table: the target column
+    folds: int | None = None  #: k-fold cross-validation into K folds (replaces val_fraction)
+    fold: int = 0  #: with folds: the fold held out for validation, 0 <= fold < folds
     legacy_seed: int | None = None  #: two_moons: seed 002's exact points (np.random.seed(N))
     shuffle_split: bool = True  #: false: split in the data's order, train rows first
     label_noise: float = 0.0  #: share of train labels moved to another class (val/test clean)
@@ -90,6 +95,23 @@ class OptimizerSettings:
     lr: float  #: learning rate
     weight_decay: float = 0.0  #: L2 penalty (decoupled for adamw)
     momentum: float = 0.0  #: sgd and rmsprop only
+    # shared by every optimizer: their values live in config.yaml's optimizer section
+    _: dataclasses.KW_ONLY
+    schedule: str  #: how the lr changes from epoch to epoch: one of SCHEDULE_NAMES
+    warmup_epochs: int  #: epochs of linear warmup, from lr/(warmup_epochs+1) up to lr
+    step_size: int | None  #: schedule=step: epochs between two decays (StepLR's step_size)
+    gamma: float  #: schedule=step: the factor of each decay (StepLR's gamma)
+    min_lr: float  #: schedule=cosine: the lr it anneals to (CosineAnnealingLR's eta_min)
+    grad_clip: float | None  #: clip each step's gradients to this global L2 norm; null = off
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSettings:
+    """When to stop training before ``trainer.epochs``, and which epoch counts as best."""
+
+    patience: int | None  #: stop after this many epochs without improvement; null = off
+    metric: str  #: a history metric (METRIC_NAMES), or auto: val_acc, val_loss for regression
+    min_delta: float  #: an improvement must beat the best so far by more than this
 
 
 @dataclass(frozen=True)
@@ -106,6 +128,8 @@ class TrainerSettings:
     figures: (
         bool | None
     )  #: the run folder's PNGs; null = in single runs, not in sweep jobs (~0.3-0.7 s a job)
+    regions: bool | None  #: count linear regions at init and end; null = in single runs only
+    early_stopping: EarlyStoppingSettings  #: stop on a plateau and keep the best epoch's weights
 
 
 @dataclass(frozen=True)
@@ -115,6 +139,7 @@ class SweepSettings:
     fail_fast: bool  #: stop launching jobs after the first failed or diverged one
     metric: str  #: the summary and plot metric; auto = val_acc (classification) or val_loss
     plot_by: str  #: sweep.png draws one line per value of this results column
+    plan: bool  #: print how the sweep's jobs would run (stacks, skipped), and run nothing
 
 
 @dataclass(frozen=True)
@@ -152,14 +177,29 @@ def keys_of(section: str) -> list[str]:
     return sorted(f.name for f in dataclasses.fields(cls))
 
 
+_field_types = functools.cache(typing.get_type_hints)  # a settings class's field types
+
+
 @functools.cache
 def schema() -> DictConfig:
     """The structured config Hydra merges YAML and overrides into (wrong types fail there).
 
     Built once: merging reads it and never changes it.
     """
-    cfg = OmegaConf.structured(RunSettings)
-    _unlock(cfg)  # frozen dataclasses make read-only nodes; Hydra must still merge into them
+    return _laid_out(RunSettings)
+
+
+def _laid_out(cls) -> DictConfig:
+    """``cls`` as a structured config, its sections laid out and unlocked, nested ones too.
+
+    Frozen dataclasses make read-only nodes and Hydra must still merge into them; a
+    section left missing would be laid out read-only by the merge itself.
+    """
+    cfg = OmegaConf.structured(cls)
+    _unlock(cfg)
+    for name, kind in _field_types(cls).items():
+        if dataclasses.is_dataclass(kind):
+            cfg[name] = _laid_out(kind)
     return cfg
 
 
@@ -174,36 +214,40 @@ def from_config(cfg: DictConfig) -> RunSettings:
     """Turn a composed config into validated RunSettings, or raise ConfigError.
 
     A config Hydra composed onto the schema is typed already (OmegaConf checked every
-    value's type as it merged): its values go straight into the dataclasses, ~10x
-    faster than merging it onto the schema again, which any other config goes through.
+    value's type as it merged); any other config is merged onto the schema first.
     """
-    if OmegaConf.get_type(cfg) is RunSettings:
-        settings = _build(RunSettings, cfg)
-    else:
+    if OmegaConf.get_type(cfg) is not RunSettings:
         keys = [k for k in cfg if k != "hydra"]
         plain = OmegaConf.masked_copy(cfg, keys) if "hydra" in cfg else cfg
-        settings = OmegaConf.to_object(OmegaConf.merge(schema(), plain))
-    validate(settings)
-    return settings
+        cfg = OmegaConf.merge(schema(), plain)
+    return validate(from_tree(task_tree(cfg)))
+
+
+def task_tree(cfg: DictConfig) -> dict:
+    """A composed config's task keys (all but ``hydra``) as plain, resolved values."""
+    return {
+        key: OmegaConf.to_container(cfg[key], resolve=True)
+        if isinstance(cfg[key], DictConfig | ListConfig)
+        else cfg[key]
+        for key in cfg
+        if key != "hydra"
+    }
 
 
 _field_types = functools.cache(typing.get_type_hints)  # a settings class's field types
 
 
-def _build(cls, node: DictConfig):
-    """``cls`` filled from a typed config node, nested dataclasses included."""
+def from_tree(tree: dict, cls: type = RunSettings):
+    """``cls`` filled from plain nested values (a typed config's container), unvalidated.
+
+    Keys that are no field are ignored, as the typed config carries them (``+key=...``).
+    """
     values = {}
     for f in dataclasses.fields(cls):
-        kind = _field_types(cls)[f.name]
-        if dataclasses.is_dataclass(kind):
-            values[f.name] = _build(kind, node[f.name])
-        else:
-            value = node[f.name]
-            values[f.name] = (
-                OmegaConf.to_container(value, resolve=True)
-                if isinstance(value, DictConfig | ListConfig)
-                else value
-            )
+        if f.name not in tree and f.default is not dataclasses.MISSING:
+            continue  # an optional knob no config sets: its dataclass default ("off")
+        kind, value = _field_types(cls)[f.name], tree[f.name]
+        values[f.name] = from_tree(value, kind) if dataclasses.is_dataclass(kind) else value
     return cls(**values)
 
 
@@ -238,6 +282,16 @@ def validate(s: RunSettings) -> RunSettings:
         )
     if t.epochs < 0:
         raise ConfigError(f"trainer.epochs must be >= 0, got {t.epochs}.")
+    _validate_schedule(o, t.epochs)
+    if o.grad_clip is not None:
+        _check_positive("optimizer.grad_clip", o.grad_clip, "or null (off)")
+    es = t.early_stopping
+    if es.patience is not None and es.patience < 1:
+        raise ConfigError(
+            f"trainer.early_stopping.patience must be a positive integer or null (off), got {es.patience}."
+        )
+    choose("trainer.early_stopping.metric", es.metric, ["auto", *METRIC_NAMES])
+    _check_range("trainer.early_stopping.min_delta", es.min_delta, 0.0, math.inf, hi_open=True)
     if t.batch_size is not None and t.batch_size <= 0:
         raise ConfigError(
             f"trainer.batch_size must be a positive integer or null (full batch), got {t.batch_size}."
@@ -262,6 +316,16 @@ def validate(s: RunSettings) -> RunSettings:
         raise ConfigError(f"dataset.n_features must be a positive integer, got {d.n_features}.")
     if d.k is not None and d.k < 1:
         raise ConfigError(f"dataset.k must be >= 1, got {d.k}.")
+    if d.folds is not None and d.folds < 2:
+        raise ConfigError(
+            f"dataset.folds must be an integer >= 2 or null (no cross-validation), got {d.folds}."
+        )
+    if d.folds is None and d.fold != 0:
+        raise ConfigError(f"dataset.fold={d.fold} needs dataset.folds=K (k-fold cross-validation).")
+    if d.folds is not None and not 0 <= d.fold < d.folds:
+        raise ConfigError(
+            f"dataset.fold must be in 0..{d.folds - 1} with dataset.folds={d.folds}, got {d.fold}."
+        )
     if d.legacy_seed is not None and d.name != "two_moons":
         raise ConfigError(
             f"dataset.legacy_seed applies to dataset=two_moons only (seed 002's generator), not {d.name!r}."
@@ -272,6 +336,11 @@ def validate(s: RunSettings) -> RunSettings:
         )
     _check_range("dataset.label_noise", d.label_noise, 0.0, 1.0)
     _check_positive("dataset.feature_scale", d.feature_scale)
+    if not d.shuffle_split and d.folds is not None:
+        raise ConfigError(
+            f"dataset.shuffle_split=false keeps the data's order for a val split; it does not "
+            f"combine with dataset.folds={d.folds} (folds are dealt from a shuffle)."
+        )
     if d.name == "file" and not d.path:
         raise ConfigError("dataset=file needs dataset.path=FILE (.csv, .parquet or .npz).")
     if d.name == "file" and not Path(d.path).expanduser().is_file():
@@ -279,9 +348,39 @@ def validate(s: RunSettings) -> RunSettings:
     return s
 
 
-def _check_positive(key: str, value: float) -> None:
+def _validate_schedule(o: OptimizerSettings, epochs: int) -> None:
+    """The lr schedule's knobs, each refused where its schedule does not use it."""
+    choose("optimizer.schedule", o.schedule, SCHEDULE_NAMES)
+    if o.warmup_epochs < 0:
+        raise ConfigError(f"optimizer.warmup_epochs must be >= 0, got {o.warmup_epochs}.")
+    if o.warmup_epochs and o.warmup_epochs >= epochs:
+        raise ConfigError(
+            f"optimizer.warmup_epochs={o.warmup_epochs} leaves no epoch at the full lr: "
+            f"it must be below trainer.epochs={epochs}."
+        )
+    if o.schedule == "step" and o.step_size is None:
+        raise ConfigError(
+            "optimizer.schedule=step needs optimizer.step_size=N (epochs between two decays)."
+        )
+    if o.step_size is not None and o.schedule != "step":
+        raise ConfigError(
+            f"optimizer.step_size={o.step_size} applies to optimizer.schedule=step only, not {o.schedule!r}."
+        )
+    if o.step_size is not None and o.step_size < 1:
+        raise ConfigError(f"optimizer.step_size must be a positive integer, got {o.step_size}.")
+    if not (0 < o.gamma <= 1):
+        raise ConfigError(f"optimizer.gamma must be in (0, 1], got {o.gamma}.")
+    if o.min_lr and o.schedule != "cosine":
+        raise ConfigError(
+            f"optimizer.min_lr={o.min_lr} applies to optimizer.schedule=cosine only, not {o.schedule!r}."
+        )
+    _check_range("optimizer.min_lr", o.min_lr, 0.0, o.lr)
+
+
+def _check_positive(key: str, value: float, alternative: str = "") -> None:
     if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"{key} must be a positive number, got {value}.")
+        what = f"a positive number {alternative}".rstrip()
+        raise ConfigError(f"{key} must be {what}, got {value}.")
 
 
 def _check_range(key, value, lo, hi, hi_open=False) -> None:

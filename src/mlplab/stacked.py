@@ -13,8 +13,9 @@ Each model gets what ``fit`` would give it alone, up to floating-point rounding
 ``build_model(settings, data)``, ``fit``'s shuffle order (one ``randperm`` per epoch
 from ``Generator().manual_seed(seed + 1)``), dropout masks drawn in ``fit``'s order
 from a generator in ``fit``'s global-generator state (exact on CPU), its own
-learning rate, weight decay and momentum, and its own divergence, which freezes
-that model alone.
+learning rate, weight decay, momentum, lr schedule and warmup, its own gradient
+clipping (over its own real parameters), and its own divergence and early stopping,
+each of which freezes that model alone: it leaves the stack, the rest train on.
 """
 
 from __future__ import annotations
@@ -33,13 +34,19 @@ from .settings import RunSettings
 from .train import (
     ADAM_BETAS,
     ADAM_EPS,
+    CLIP_EPS,
     LOSSES,
+    ONE_LOGIT,
     RMSPROP_ALPHA,
     RMSPROP_EPS,
+    BestEpoch,
     FitResult,
     build_model,
+    early_stopping_metric,
     history_row,
     is_finite_row,
+    lr_factor,
+    resolve_loss,
     targets_for,
 )
 
@@ -80,7 +87,7 @@ def stack_key(s: RunSettings) -> tuple | None:
     """Settings with equal keys can share one ``fit_many`` call; None: use ``fit``.
 
     Free within a group: seed, widths (same depth), init, init_std, dropout, lr,
-    weight decay, momentum.
+    weight decay, momentum, lr schedule and warmup, gradient clipping, early stopping.
     """
     if not stackable(s):
         return None
@@ -201,20 +208,23 @@ def _loss_grad(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
         return (torch.sigmoid(out) - y).div_(out[0].numel())
     if loss == "mse":
         return (out - y).mul_(2 / out[0].numel())
+    if loss == "sigmoid_mse":  # MSE's gradient on the probability, then back through the sigmoid
+        p = torch.sigmoid(out)
+        return aten.sigmoid_backward((p - y).mul_(2 / out[0].numel()), p)
     # cross-entropy: softmax minus the one-hot target, y (K, B) class indices
     grad = torch.softmax(out, 2)
     grad.scatter_add_(2, y.unsqueeze(2), torch.full_like(grad[..., :1], -1.0))
     return grad.div_(out.shape[1])
 
 
-def _scores(out: torch.Tensor, y: torch.Tensor, loss: str) -> list[torch.Tensor]:
+def stack_scores(out: torch.Tensor, y: torch.Tensor, loss: str) -> list[torch.Tensor]:
     """Per-model (K,) loss [and accuracy] for out (K, N, out) against shared targets y."""
     K = out.shape[0]
     if loss == "cross_entropy":
         value = F.cross_entropy(out.reshape(K * len(y), -1), y.repeat(K), reduction="none")
         return [value.view(K, -1).mean(1), (out.argmax(2) == y).float().mean(1)]
     value = LOSSES[loss][0](out, y.expand_as(out), reduction="none").mean((1, 2))
-    if loss == "bce":
+    if loss in ONE_LOGIT:
         return [value, ((out > 0).float() == y).float().mean((1, 2))]
     return [value]
 
@@ -286,7 +296,12 @@ class _Member:
     settings: RunSettings
     model: nn.Module  #: built by build_model; receives the trained weights
     dropout_gen: torch.Generator | None  #: fit's global generator after manual_seed(seed)
+    best: BestEpoch  #: its early-stopping metric's best epoch so far, as fit keeps it
     result: FitResult = field(default_factory=FitResult)
+
+    @property
+    def patience(self) -> int | None:
+        return self.settings.trainer.early_stopping.patience
 
 
 @dataclass
@@ -297,8 +312,9 @@ class _Stack:
     params: torch.Tensor  #: (K, P) every weight and bias, laid out by ``_layout``
     mask: torch.Tensor | None  #: (K, P) 1 on real units, 0 on padding; None: no padding
     state: list[torch.Tensor]  #: the optimizer's (K, P) buffers
-    hp: dict  #: lr, weight_decay, momentum as (K, 1) columns; any_decay, any_momentum
+    hp: dict  #: lr, weight_decay, momentum, grad_clip (inf: off) as (K, 1) columns; any_*
     dropout: bool  #: whether any member uses dropout
+    best_params: torch.Tensor | None  #: (K, P) each model's best epoch's weights (patience)
 
 
 def _stack(members: list[_Member], sizes: list[int], n_state: int, device) -> _Stack:
@@ -317,19 +333,26 @@ def _stack(members: list[_Member], sizes: list[int], n_state: int, device) -> _S
                 W[k, : lin.in_features, : lin.out_features] = 1
                 b[k, 0, : lin.out_features] = 1
     o = [m.settings.optimizer for m in members]
+    clip = [math.inf if x.grad_clip is None else x.grad_clip for x in o]
     hp = {
         "lr": torch.tensor([[x.lr] for x in o], device=device),
         "weight_decay": torch.tensor([[x.weight_decay] for x in o], device=device),
         "momentum": torch.tensor([[x.momentum] for x in o], device=device),
+        "grad_clip": torch.tensor([[c] for c in clip], device=device),
         "any_decay": any(x.weight_decay for x in o),
         "any_momentum": any(x.momentum for x in o),
+        "any_clip": any(x.grad_clip is not None for x in o),
+        "any_schedule": any(x.schedule != "constant" or x.warmup_epochs for x in o),
     }
     state = [torch.zeros_like(params) for _ in range(n_state)]
-    return _Stack(members, params, mask, state, hp, any(m.dropout_gen for m in members))
+    best_params = params.clone() if any(m.patience is not None for m in members) else None
+    return _Stack(
+        members, params, mask, state, hp, any(m.dropout_gen for m in members), best_params
+    )
 
 
 def _keep(stack: _Stack, rows: list[int]) -> _Stack:
-    """The stack without the models not in ``rows`` (those that diverged)."""
+    """The stack without the models not in ``rows`` (those that diverged or stopped)."""
     index = torch.tensor(rows, device=stack.params.device)
     hp = {k: v.index_select(0, index) if torch.is_tensor(v) else v for k, v in stack.hp.items()}
     members = [stack.members[k] for k in rows]
@@ -338,6 +361,7 @@ def _keep(stack: _Stack, rows: list[int]) -> _Stack:
         None if stack.mask is None else stack.mask.index_select(0, index),
         [buf.index_select(0, index) for buf in stack.state], hp,
         any(m.dropout_gen for m in members),
+        None if stack.best_params is None else stack.best_params.index_select(0, index),
     )  # fmt: skip
 
 
@@ -366,15 +390,20 @@ def _dropout_masks(members: list[_Member], sizes: list[int], batch: int, device)
 
 
 @torch.no_grad()
-def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]:
+def fit_many(
+    settings_list: list[RunSettings], data: Dataset, models: list[nn.Module] | None = None
+) -> list[FitResult]:
     """Train every model of ``settings_list`` (one ``stack_key``) on ``data`` at once.
 
     Returns one ``FitResult`` per setting, in order, as ``fit`` would: the history
     (epoch 0 = at init; eval-mode loss and accuracy on the full splits every epoch),
-    the status (a non-finite loss freezes that model alone as ``diverged``) and
-    ``.model``: the ``build_model`` network holding the trained weights, in eval mode,
-    ready for ``model.state_dict()`` and safetensors. ``seconds`` and
-    ``train_seconds`` are each model's share of the group's wall time (elapsed / K),
+    the status (a non-finite loss freezes that model alone as ``diverged``), its
+    early stopping (patience that runs out freezes that model alone, with its best
+    epoch's weights) and ``.model``: the ``build_model`` network holding the trained
+    weights, in eval mode, ready for ``model.state_dict()`` and safetensors. ``models``:
+    the networks ``build_model`` gives these settings, if the caller has them already
+    (they are trained in place). ``seconds`` and ``train_seconds`` are each model's share
+    of the group's wall time (elapsed / K),
     so they add up to the sweep's time. Threads are the caller's (torch.set_num_threads).
     """
     if not settings_list:
@@ -387,12 +416,16 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
             "stack_groups() and train the rest with fit()."
         )
     everyone = []
-    for s in settings_list:
+    for k, s in enumerate(settings_list):
         # fit's exact initial weights for this seed; one stack_key means one loss
-        model, loss = build_model(s, data)
+        model, loss = build_model(s, data) if models is None else (models[k], None)
+        loss = loss or resolve_loss(s.loss, data.task, data.n_classes)
         dropout_gen = torch.Generator().manual_seed(s.seed) if s.model.dropout else None
-        everyone.append(_Member(s, model, dropout_gen))
+        es = s.trainer.early_stopping
+        best = BestEpoch(early_stopping_metric(es, data), es.min_delta)
+        everyone.append(_Member(s, model, dropout_gen, best))
     first = settings_list[0]
+    epochs = first.trainer.epochs
     device, n, K0 = data.X_train.device, len(data.X_train), len(everyone)
     depth = len(first.model.hidden)
     widest = [max(s.model.hidden[l] for s in settings_list) for l in range(depth)]
@@ -411,31 +444,51 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
     start = time.perf_counter()
 
     def record(epoch: int) -> list[int]:
-        """Append each live model's history row; return the rows still finite."""
+        """Append each live model's history row; return the rows that train on.
+
+        A model that diverged keeps the weights it diverged with; one whose patience
+        ran out gets its best epoch's weights, as fit gives them.
+        """
         out = _predict(_layers(stack.params, slots), X_eval, activation)
-        train = _scores(out[:, :n], y_train, loss)
-        val = [] if data.X_val is None else _scores(out[:, n:], y_val, loss)
+        train = stack_scores(out[:, :n], y_train, loss)
+        val = [] if data.X_val is None else stack_scores(out[:, n:], y_val, loss)
         per_model = torch.stack(train + val, 1).tolist()  # (K, metrics): one host sync
         seconds = (time.perf_counter() - start) / K0
-        finite = []
+        live, improved, stopped = [], [], []
         for k, (member, values) in enumerate(zip(stack.members, per_model)):
             row = history_row(epoch, values[: len(train)], values[len(train) :] or None, seconds)
             member.result.history.append(row)
-            if is_finite_row(row):
-                finite.append(k)
-            else:
+            if not is_finite_row(row):
                 member.result.status = "diverged"
                 member.result.error = f"non-finite loss at epoch {epoch}"
                 _unstack(stack.params[k], slots, member.model)  # the weights it diverged with
-        return finite
+                continue
+            if member.best.update(row) and member.patience is not None:
+                improved.append(k)
+            if member.patience is not None and member.best.since >= member.patience:
+                stopped.append(k)
+            else:
+                live.append(k)
+        if improved:  # each model's best weights so far, one copy for the stack
+            index = torch.tensor(improved, device=device)
+            stack.best_params.index_copy_(0, index, stack.params.index_select(0, index))
+        for k in stopped:
+            stack.members[k].result.stopped_early = epoch < epochs
+            _unstack(stack.best_params[k], slots, stack.members[k].model)
+        return live
 
-    finite = record(0)
+    live = record(0)
     step = 0
-    for epoch in range(1, first.trainer.epochs + 1):
-        if len(finite) < len(stack.members):
-            if not finite:
+    for epoch in range(1, epochs + 1):
+        if len(live) < len(stack.members):
+            if not live:
                 break
-            stack = _keep(stack, finite)
+            stack = _keep(stack, live)
+        if stack.hp["any_schedule"]:  # each model's lr for this epoch, as fit computes it
+            stack.hp["lr"] = torch.tensor(
+                [[m.settings.optimizer.lr * lr_factor(m.settings.optimizer, epoch, epochs)]
+                 for m in stack.members], device=device,
+            )  # fmt: skip
         K, layers = len(stack.members), _layers(stack.params, slots)
         grads = torch.empty_like(stack.params)  # (K, P), written by _backward
         perms = {seed: torch.randperm(n, generator=g) for seed, g in shuffles.items()}
@@ -451,18 +504,33 @@ def fit_many(settings_list: list[RunSettings], data: Dataset) -> list[FitResult]
             _backward(layers, cache, _loss_grad(out, y, loss), activation, masks, out=grads)
             if stack.mask is not None:
                 grads.mul_(stack.mask)  # padding gets no gradient, so it stays exactly zero
+            if stack.hp["any_clip"]:
+                _clip(grads, stack.hp["grad_clip"])
             step += 1
             update(stack.params, grads, stack.state, stack.hp, step)
-        finite = record(epoch)
+        live = record(epoch)
 
-    for k, member in enumerate(stack.members):
-        if member.result.status == "completed":
-            _unstack(stack.params[k], slots, member.model)
+    for k in live:  # the models that ran every epoch
+        member = stack.members[k]
+        weights = stack.params if member.patience is None else stack.best_params
+        _unstack(weights[k], slots, member.model)
     seconds = (time.perf_counter() - start) / K0
     for member in everyone:
-        member.result.train_seconds = seconds
-        member.result.model = member.model
+        member.result.train_seconds, member.result.model = seconds, member.model
+        member.result.settle(member.best, early_stopping=member.patience is not None)
     return [member.result for member in everyone]
+
+
+def _clip(grads: torch.Tensor, max_norm: torch.Tensor) -> None:
+    """Scale each row of ``grads`` (K, P) to an L2 norm of at most its ``max_norm`` (K, 1).
+
+    fit's clip_grad_norm (torch.nn.utils.clip_grad_norm_'s rule) model by model: the
+    padding's gradients are zero, so a row's norm is its model's norm over its own
+    parameters; a model that does not clip has max_norm inf and keeps its gradients.
+    """
+    norm = torch.linalg.vector_norm(grads, dim=1, keepdim=True)
+    scale = (max_norm / (norm + CLIP_EPS)).clamp_(max=1.0)
+    grads.mul_(torch.where(max_norm.isinf(), 1.0, scale))
 
 
 def train_group(settings_list: list[RunSettings]) -> list[FitResult]:

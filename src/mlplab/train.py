@@ -15,16 +15,38 @@ from torch.optim.rmsprop import rmsprop as rmsprop_update
 from torch.optim.sgd import sgd as sgd_update
 
 from .data import Dataset
-from .settings import ConfigError, OptimizerSettings, RunSettings, TrainerSettings, choose
+from .settings import (
+    LOSS_NAMES,
+    ConfigError,
+    EarlyStoppingSettings,
+    OptimizerSettings,
+    RunSettings,
+    TrainerSettings,
+    choose,
+)
 
-# Loss name -> (function of (output, target), tasks it fits). Outputs are raw
-# logits; the sigmoid / softmax live inside the loss for numerical stability.
+
+def sigmoid_mse(out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Seed 002's MSE for classification: the squared error of the probability sigmoid(out)."""
+    return F.mse_loss(torch.sigmoid(out), y, reduction=reduction)
+
+
+# Loss name -> (function of (output, target), tasks it fits). Outputs are raw logits;
+# the sigmoid / softmax live inside the loss (BCE and cross-entropy take them in their
+# numerically stable log-sum-exp form).
 LOSSES = {
     "mse": (F.mse_loss, ("regression",)),
     "bce": (F.binary_cross_entropy_with_logits, ("binary",)),
     "cross_entropy": (F.cross_entropy, ("binary", "multiclass")),
+    "sigmoid_mse": (sigmoid_mse, ("binary",)),
 }
 AUTO_LOSS = {"binary": "bce", "multiclass": "cross_entropy", "regression": "mse"}
+# A config's loss name -> the loss it means on a task where that differs: loss=mse on a
+# binary task is seed 002's sigmoid output with MSE on the probability (the loss whose
+# gradient vanishes where the sigmoid saturates: its case for BCE). Not a config name.
+TASK_LOSSES = {("mse", "binary"): "sigmoid_mse"}
+# Losses of one logit per sample: class 1 where sigmoid(logit) > 0.5, i.e. where logit > 0
+ONE_LOGIT = ("bce", "sigmoid_mse")
 
 # torch.optim's defaults for the hyper-parameters a config cannot set
 # (tests/test_train.py checks them against torch.optim's signatures).
@@ -46,10 +68,10 @@ def _adam(params, o: OptimizerSettings, decoupled: bool = False):
     steps = [torch.zeros((), device=p.device) for p in params]  # float32, as fused wants
     update = adamw_update if decoupled else adam_update
 
-    def step(grads):
+    def step(grads, lr):
         update(
             params, grads, exp_avgs, exp_avg_sqs, [], steps, fused=True, amsgrad=False,
-            beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], lr=o.lr, weight_decay=o.weight_decay,
+            beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], lr=lr, weight_decay=o.weight_decay,
             eps=ADAM_EPS, maximize=False,
         )  # fmt: skip
 
@@ -59,10 +81,10 @@ def _adam(params, o: OptimizerSettings, decoupled: bool = False):
 def _sgd(params, o: OptimizerSettings):
     buffers = [None] * len(params)  # filled on the first step when momentum > 0
 
-    def step(grads):
+    def step(grads, lr):
         sgd_update(
             params, grads, buffers, fused=True, weight_decay=o.weight_decay,
-            momentum=o.momentum, lr=o.lr, dampening=0.0, nesterov=False, maximize=False,
+            momentum=o.momentum, lr=lr, dampening=0.0, nesterov=False, maximize=False,
         )  # fmt: skip
 
     return step
@@ -73,9 +95,9 @@ def _rmsprop(params, o: OptimizerSettings):
     buffers = [torch.zeros_like(p) for p in params] if o.momentum > 0 else []
     steps = [torch.zeros(()) for p in params]
 
-    def step(grads):
+    def step(grads, lr):
         rmsprop_update(
-            params, grads, square_avgs, [], buffers, steps, foreach=True, lr=o.lr,
+            params, grads, square_avgs, [], buffers, steps, foreach=True, lr=lr,
             alpha=RMSPROP_ALPHA, eps=RMSPROP_EPS, weight_decay=o.weight_decay,
             momentum=o.momentum, centered=False,
         )  # fmt: skip
@@ -92,21 +114,24 @@ OPTIMIZERS = {
 
 
 def resolve_loss(loss: str, task: str, n_classes: int = 0) -> str:
-    """Pick the loss for ``auto`` and refuse one that does not fit the task."""
-    if choose("loss", loss, ["auto", *LOSSES]) == "auto":
+    """The key of LOSSES that config name ``loss`` means on ``task``; refuse a misfit."""
+    if choose("loss", loss, LOSS_NAMES) == "auto":
         return AUTO_LOSS[task]
-    fits = LOSSES[loss][1]
-    if task not in fits:
+
+    def fits(name: str) -> bool:
+        return task in LOSSES[TASK_LOSSES.get((name, task), name)][1]
+
+    if not fits(loss):
         what = {
             "binary": "2 classes",
             "multiclass": f"{n_classes} classes",
             "regression": "real-valued targets",
         }[task]
-        ok = sorted(name for name, (_, tasks) in LOSSES.items() if task in tasks)
+        ok = sorted(name for name in LOSS_NAMES if name != "auto" and fits(name))
         raise ConfigError(
             f"loss={loss} does not fit a {task} task ({what}). Choose one of: auto, {', '.join(ok)}."
         )
-    return loss
+    return TASK_LOSSES.get((loss, task), loss)
 
 
 def output_dim(loss: str, data: Dataset) -> int:
@@ -134,31 +159,148 @@ def resolve_device(name: str, index: int | None = None) -> torch.device:
 
 
 def make_optimizer(params: list[torch.Tensor], o: OptimizerSettings):
-    """``step(grads)``: one in-place torch.optim update of ``params`` (leaf tensors)."""
+    """``step(grads, lr=o.lr)``: one in-place torch.optim update of ``params`` (leaf tensors)."""
     update = OPTIMIZERS[choose("optimizer", o.name, OPTIMIZERS)](params, o)
 
     @torch.no_grad()  # the update writes into leaf tensors that require grad
-    def step(grads):
-        update(list(grads))
+    def step(grads, lr: float = o.lr):
+        update(list(grads), lr)
 
     return step
+
+
+# Schedule name -> the lr factor after ``k`` of the ``n`` epochs that follow the warmup:
+# 1, then the closed forms of torch.optim.lr_scheduler's StepLR and CosineAnnealingLR
+# (tests/test_train.py holds them against the schedulers themselves).
+SCHEDULES = {
+    "constant": lambda o, k, n: 1.0,
+    "step": lambda o, k, n: o.gamma ** (k // o.step_size),
+    # SGDR's cosine annealing [Loshchilov & Hutter 2017], from lr down towards min_lr
+    "cosine": lambda o, k, n: (
+        o.min_lr / o.lr + (1 - o.min_lr / o.lr) * (1 + math.cos(math.pi * k / n)) / 2
+    ),
+}
+
+
+def lr_factor(o: OptimizerSettings, epoch: int, epochs: int) -> float:
+    """The multiplier of ``o.lr`` in training epoch ``epoch`` (1..``epochs``).
+
+    What a torch.optim.lr_scheduler stepped once per epoch gives: epoch 1 trains at
+    the scheduler's initial lr, epoch e after e - 1 steps. The warmup is
+    LinearLR(start_factor=1/(w+1), total_iters=w) ahead of the schedule in a
+    SequentialLR: 1/(w+1), 2/(w+1), ..., w/(w+1), then the schedule from its start
+    (the gradual warmup of Goyal et al. 2017, which spends no epoch at lr 0).
+    """
+    k, w = epoch - 1, o.warmup_epochs
+    if k < w:
+        return (k + 1) / (w + 1)
+    return SCHEDULES[o.schedule](o, k - w, epochs - w)
+
+
+CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_ divides by total_norm + 1e-6
+
+
+def clip_grad_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
+    """``grads`` scaled to a global L2 norm of at most ``max_norm``: the rule of
+    ``torch.nn.utils.clip_grad_norm_`` (which needs ``.grad``) on autograd.grad's tensors."""
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = (max_norm / (norm + CLIP_EPS)).clamp(max=1.0)
+    return [g * scale for g in grads]
+
+
+def early_stopping_metric(es: EarlyStoppingSettings, data: Dataset) -> str:
+    """The history column early stopping and ``best_epoch`` follow; refuse one ``data`` lacks.
+
+    ``auto`` is val_acc, or val_loss for regression; without a validation split it
+    is the training split's (as scikit-learn's MLP then watches its training loss).
+    """
+    split = "train" if data.X_val is None else "val"
+    if es.metric == "auto":
+        return f"{split}_loss" if data.task == "regression" else f"{split}_acc"
+    key = f"trainer.early_stopping.metric={es.metric}"
+    if es.metric.endswith("_acc") and data.task == "regression":
+        raise ConfigError(
+            f"{key}: a regression task has no accuracy. Choose one of: auto, train_loss, val_loss."
+        )
+    if es.metric.startswith("val_") and data.X_val is None:
+        raise ConfigError(
+            f"{key} needs a validation split (dataset.val_fraction > 0 or dataset.folds=K). "
+            f"Choose one of: auto, train_acc, train_loss."
+        )
+    return es.metric
+
+
+@dataclass
+class BestEpoch:
+    """The epoch where one history metric was best so far, and how many epochs ago."""
+
+    metric: str  #: a history column; accuracies are maximized, losses minimized
+    min_delta: float  #: an improvement must beat the best by more than this
+    epoch: int = -1  #: -1 until the first row
+    value: float = math.nan
+    since: int = 0  #: epochs since the best one (patience runs out when it reaches patience)
+
+    def update(self, row: dict) -> bool:
+        """Take the next epoch's history row; True when it is the new best."""
+        value = row[self.metric]
+        gain = value - self.value if self.metric.endswith("_acc") else self.value - value
+        if self.epoch < 0 or gain > self.min_delta:
+            self.epoch, self.value, self.since = row["epoch"], value, 0
+            return True
+        self.since += 1
+        return False
 
 
 @dataclass
 class FitResult:
     """What ``fit`` returns: per-epoch history rows, the final summary and the trained model."""
 
-    history: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  #: one row per epoch run, 0 = at init
     status: str = "completed"  #: completed | diverged
     error: str | None = None
     train_seconds: float = 0.0
     model: nn.Module | None = field(default=None, repr=False)  #: trained, in eval mode
+    epochs_run: int = 0  #: the last epoch trained (< trainer.epochs if stopped or diverged)
+    best_epoch: int = 0  #: where trainer.early_stopping.metric was best (0 = at init)
+    model_epoch: int = 0  #: whose weights ``model`` holds: best_epoch under early stopping
+    early_stopping: bool = False  #: trainer.early_stopping.patience was set
+    stopped_early: bool = False  #: patience ran out before trainer.epochs
+
+    def settle(self, best: BestEpoch, early_stopping: bool) -> None:
+        """The epochs of a finished run; under early stopping, ``model`` holds the best's
+        weights (a diverged run keeps the weights it diverged with)."""
+        self.epochs_run = self.history[-1]["epoch"]
+        self.best_epoch = max(best.epoch, 0)  # -1 when the initial network diverged
+        self.early_stopping = early_stopping
+        restored = early_stopping and self.status == "completed"
+        self.model_epoch = self.best_epoch if restored else self.epochs_run
+
+
+def summarize(fitted: FitResult, task: str) -> dict:
+    """The metric keys of ``result.json``.
+
+    ``train_loss`` ... ``val_acc`` are those of the weights returned (the best epoch
+    under early stopping, else the last); ``best_*`` those of the best epoch; under
+    early stopping ``last_*`` those of the last epoch run.
+    """
+    names = ["train_loss", "val_loss"] + (["train_acc", "val_acc"] if task != "regression" else [])
+    kept, best, last = (
+        fitted.history[e] for e in (fitted.model_epoch, fitted.best_epoch, fitted.epochs_run)
+    )
+    out = {"epochs_run": fitted.epochs_run, **{k: kept[k] for k in names}}
+    if task != "regression":
+        out["best_val_acc"] = best["val_acc"]
+    out["best_val_loss"] = best["val_loss"]
+    out["best_epoch"] = fitted.best_epoch
+    if fitted.early_stopping:
+        out.update({f"last_{k}": last[k] for k in names})
+    return out
 
 
 def scores(out: torch.Tensor, y: torch.Tensor, loss: str) -> list[torch.Tensor]:
     """``[loss]`` for regression, ``[loss, accuracy]`` for classification, as 0-d tensors."""
     value = LOSSES[loss][0](out, y)
-    if loss == "bce":
+    if loss in ONE_LOGIT:
         return [value, ((out > 0).float() == y).float().mean()]
     if loss == "cross_entropy":
         return [value, (out.argmax(dim=1) == y.reshape(-1).long()).float().mean()]
@@ -211,6 +353,11 @@ def fit(model: nn.Module, data: Dataset, s: RunSettings, loss: str, progress=Non
     ``stacked.fit_many`` reproduces these draws model by model (tests/test_stacked.py
     holds the two together): change one, change the other.
 
+    The lr follows ``lr_factor`` once per epoch; ``optimizer.grad_clip`` scales each
+    step's gradients to that global norm. Under early stopping (``patience``) training
+    ends after that many epochs without a new best, and ``model`` gets the best
+    epoch's weights back (Prechelt 1998, "Early stopping - but when?").
+
     Most sweep models are tiny, so the loop is built around per-step overhead, not
     FLOPs: batches are slices of a pre-shuffled tensor on the device, gradients come
     from ``autograd.grad`` (no ``.grad`` to zero), the optimizer is torch.optim's fused
@@ -218,6 +365,7 @@ def fit(model: nn.Module, data: Dataset, s: RunSettings, loss: str, progress=Non
     per epoch.
     """
     t: TrainerSettings = s.trainer
+    o, patience = s.optimizer, t.early_stopping.patience
     device = data.X_train.device
     loss_fn = LOSSES[loss][0]
     y_train, y_val = (
@@ -227,13 +375,16 @@ def fit(model: nn.Module, data: Dataset, s: RunSettings, loss: str, progress=Non
     n = len(data.X_train)
     batch = n if t.batch_size is None else min(t.batch_size, n)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, s.optimizer)
+    optimizer = make_optimizer(params, o)
     shuffle = torch.Generator(device="cpu").manual_seed(s.seed + 1)
     torch.manual_seed(s.seed)  # dropout draws from the global generator
     result = FitResult(model=model)
+    best = BestEpoch(early_stopping_metric(t.early_stopping, data), t.early_stopping.min_delta)
+    best_state = None  # under early stopping: the best epoch's weights (and norm buffers)
     start = time.perf_counter()
 
     def record(epoch: int) -> bool:
+        nonlocal best_state
         # Eval mode on the full splits: dropout off, batch norm on its running stats.
         model.eval()
         with torch.no_grad():
@@ -248,19 +399,31 @@ def fit(model: nn.Module, data: Dataset, s: RunSettings, loss: str, progress=Non
         if not is_finite_row(row):
             result.status, result.error = "diverged", f"non-finite loss at epoch {epoch}"
             return False
+        if best.update(row) and patience is not None:
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         return True
 
     if record(0):
         for epoch in range(1, t.epochs + 1):
+            lr = o.lr * lr_factor(o, epoch, t.epochs)
             order = torch.randperm(n, generator=shuffle).to(device)
             X, y = data.X_train[order], y_train[order]
             for i in range(0, n, batch):
                 step_loss = loss_fn(model(X[i : i + batch]), y[i : i + batch])
-                optimizer(torch.autograd.grad(step_loss, params))
+                grads = torch.autograd.grad(step_loss, params)
+                if o.grad_clip is not None:
+                    grads = clip_grad_norm(grads, o.grad_clip)
+                optimizer(grads, lr)
             if not record(epoch):
                 break
             if progress is not None:
                 progress(epoch, result.history[-1])
+            if patience is not None and best.since >= patience:
+                result.stopped_early = epoch < t.epochs
+                break
+    result.settle(best, early_stopping=patience is not None)
+    if result.model_epoch != result.epochs_run:  # restore the best epoch's weights
+        model.load_state_dict(best_state)
     result.train_seconds = time.perf_counter() - start
     model.eval()
     return result
@@ -271,6 +434,7 @@ def build_model(s: RunSettings, data: Dataset) -> tuple[nn.Module, str]:
     from .model import make_mlp
 
     loss = resolve_loss(s.loss, data.task, data.n_classes)
+    early_stopping_metric(s.trainer.early_stopping, data)  # refused here, before any training
     init_gen = torch.Generator(device="cpu").manual_seed(s.seed)
     m = s.model
     model = make_mlp(

@@ -1,0 +1,311 @@
+"""The stacked launcher's work: plan the stacks, run them, and report as they finish."""
+
+# No `from __future__ import annotations` (see config.py).
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.utils import JobReturn, JobStatus
+
+log = logging.getLogger("mlplab.sweep")  # one line per job, into the sweep's sweep.log
+LOG_FILE = "sweep.log"
+
+
+@dataclass
+class Plan:
+    """What launching a batch of jobs does with each of them."""
+
+    done: list = field(default_factory=list)  #: complete already (resume): skipped
+    invalid: list = field(default_factory=list)  #: settings refused: recorded as failed
+    stacks: list = field(default_factory=list)  #: lists of jobs trained together, biggest first
+    alone: list = field(default_factory=list)  #: jobs trained by themselves with fit
+
+    @property
+    def groups(self) -> list[list]:
+        """The units of work: every stack, then each job alone as a group of one."""
+        return self.stacks + [[job] for job in self.alone]
+
+
+def make_plan(jobs: list, max_models: int) -> Plan:
+    """Skip the complete jobs, set the invalid ones aside, and stack the rest.
+
+    Jobs that stack (``mlplab.stacked.stack_key``) are sorted by width before they are
+    cut into stacks of at most ``max_models``, so a stack pads its narrow models little.
+    Per-epoch layer statistics (``trainer.layer_stats_every``) need fit's own loop.
+    """
+    from mlplab.results import is_complete
+    from mlplab.stacked import stack_groups
+
+    plan = Plan()
+    todo = []
+    for job in jobs:
+        if is_complete(job.run_dir):
+            plan.done.append(job)
+        elif job.settings is None:
+            plan.invalid.append(job)
+        elif job.settings.trainer.layer_stats_every:
+            plan.alone.append(job)
+        else:
+            todo.append(job)
+    todo.sort(key=lambda job: (max(job.settings.model.hidden, default=0), job.num))
+    for group in stack_groups([job.settings for job in todo], max_models):
+        if len(group) > 1:
+            plan.stacks.append([todo[i] for i in group])
+        else:
+            plan.alone.append(todo[group[0]])
+    plan.stacks.sort(key=len, reverse=True)  # the biggest first: the workers end together
+    plan.alone.sort(key=lambda job: job.num)
+    return plan
+
+
+def job_configs(launcher):
+    """The launcher's ``JobConfigs`` (made once: later batches reuse its compositions)."""
+    from mlplab.compose import JobConfigs
+
+    if launcher.jobs is None:
+        launcher.jobs = JobConfigs(launcher.hydra_context.config_loader, launcher.config)
+    return launcher.jobs
+
+
+def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list[JobReturn]:
+    """Run a batch of jobs; return each one's JobReturn, its result dict as return value
+    (None for a job that ``sweep.fail_fast`` kept from starting)."""
+    from mlplab.job import record_invalid
+    from mlplab.results import read_result
+
+    configs = job_configs(launcher)
+    jobs = configs.jobs(job_overrides, first)
+    plan = make_plan(jobs, launcher.max_models)
+    configs.sweep_dir.mkdir(parents=True, exist_ok=True)
+    results = {
+        job.num: {**read_result(job.run_dir), "run_dir": str(job.run_dir)} for job in plan.done
+    }
+    results.update((job.num, record_invalid(job)) for job in plan.invalid)
+    fail_fast = bool(launcher.config.sweep.get("fail_fast", False))
+    groups = plan.groups
+    workers = worker_count(launcher, jobs, len(groups))
+    print(f"mlplab: {summary_line(plan, workers, launcher.groups_on)}", file=sys.stderr)
+    handler = logging.FileHandler(configs.sweep_dir / LOG_FILE)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # the terminal gets the progress bar, the file the lines
+    try:
+        log.info(summary_line(plan, workers, launcher.groups_on))
+        if groups and not (fail_fast and plan.invalid):
+            results.update(run(launcher, groups, workers, fail_fast))
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    return [
+        JobReturn(
+            overrides=list(job.overrides),
+            working_dir=str(job.run_dir),
+            task_name="mlplab",
+            status=JobStatus.COMPLETED,
+            _return_value=results.get(job.num),
+        )
+        for job in jobs
+    ]
+
+
+def summary_line(plan: Plan, workers: int, place: str) -> str:
+    n = len(plan.done) + len(plan.invalid) + sum(map(len, plan.groups))
+    stacked = sum(map(len, plan.stacks))
+    where = f"{workers} process{'es' if workers > 1 else ''}" if place == "local" else place
+    return (
+        f"{n} jobs: {len(plan.done)} complete (skipped), {len(plan.invalid)} invalid, "
+        f"{stacked} in {len(plan.stacks)} stacks, {len(plan.alone)} alone; on {where}"
+    )
+
+
+def describe(launcher, job_overrides: Sequence[Sequence[str]]) -> str:
+    """The plan as text: the counts, then one line per stack (what it shares, its widths)."""
+    jobs = job_configs(launcher).jobs(job_overrides, 0)
+    plan = make_plan(jobs, launcher.max_models)
+    workers = worker_count(launcher, jobs, len(plan.groups))
+    lines = [summary_line(plan, workers, launcher.groups_on)]
+    for i, stack in enumerate(plan.stacks):
+        s = stack[0].settings
+        widths = sorted({max(j.settings.model.hidden, default=0) for j in stack})
+        shown = ", ".join(map(str, widths[:8])) + (", ..." if len(widths) > 8 else "")
+        lines.append(
+            f"  stack {i + 1}: {len(stack)} models, dataset={s.dataset.name} depth={len(s.model.hidden)} "
+            f"activation={s.model.activation} optimizer={s.optimizer.name} "
+            f"epochs={s.trainer.epochs}, widths {shown}"
+        )
+    for job in plan.alone:
+        lines.append(f"  alone: {' '.join(job.overrides)}")
+    for job in plan.invalid:
+        lines.append(f"  invalid: {' '.join(job.overrides)}: {job.error}")
+    return "\n".join(lines)
+
+
+def worker_count(launcher, jobs: list, groups: int) -> int:
+    """``hydra.launcher.workers``, or one per usable core; never more than the stacks.
+
+    1 (this process only) outside Linux (no fork: each process would import torch again),
+    and wherever a job may use CUDA (a CUDA context does not survive a fork).
+    """
+    if sys.platform != "linux" or _may_use_cuda(jobs):
+        return 1
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(launcher.workers or cores, groups))
+
+
+def _may_use_cuda(jobs: list) -> bool:
+    import torch
+
+    if torch.cuda.is_initialized():
+        return True
+    devices = {job.settings.trainer.device for job in jobs if job.settings is not None}
+    return torch.cuda.is_available() and bool(devices - {"cpu"})
+
+
+def run(launcher, groups: list[list], workers: int, fail_fast: bool) -> dict[int, dict]:
+    """Run the groups; record each finished job on the progress bar and in the log.
+
+    With ``fail_fast``, stop launching groups once one has a job that did not complete.
+    """
+    from mlplab.job import ProgressBar
+
+    results: dict[int, dict] = {}
+    failed = 0
+    done = _each_done(launcher, groups, workers)
+    bar = None
+    try:
+        for group, outcome in done:
+            if bar is None:  # made after the workers are forked (tqdm may start a thread)
+                total = sum(map(len, groups))
+                bar = ProgressBar(
+                    total=total, unit="job", desc="sweep", dynamic_ncols=True, disable=None
+                )
+            for job, result in zip(group, outcome):
+                results[job.num] = result
+                failed += result["status"] != "completed"
+                log.info(f"#{job.num} {result['status']}: {' '.join(job.overrides)}"
+                         + (f": {result['error']}" if result.get("error") else ""))  # fmt: skip
+            bar.update(len(group))
+            bar.set_postfix(failed=failed, refresh=False)
+            if fail_fast and failed:
+                break
+    finally:
+        done.close()  # stops the workers if the loop ended early
+        if bar is not None:
+            bar.close()
+    return results
+
+
+PLACES = ("local", "ray", "submitit")
+
+
+def _each_done(launcher, groups: list[list], workers: int) -> Iterator[tuple[list, list[dict]]]:
+    """(group, its results) for every group, as they finish, wherever they run."""
+    if launcher.groups_on == "ray":
+        yield from _on_ray(groups, launcher.options["ray_init"])
+    elif launcher.groups_on == "submitit":
+        sweep_dir = launcher.jobs.sweep_dir
+        yield from _on_submitit(groups, launcher.options["submitit"], sweep_dir)
+    elif workers == 1:
+        from mlplab.job import run_group
+
+        for group in groups:
+            yield group, run_group(group)
+    else:
+        yield from _on_pool(groups, workers)
+
+
+def _on_pool(groups: list[list], workers: int) -> Iterator[tuple[list, list[dict]]]:
+    """The groups on a pool of forked processes (they start with torch loaded).
+
+    A worker that dies (killed, out of memory) breaks the pool: the groups it left
+    unfinished run here afterwards. Ctrl-C or an error here ends every worker.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from mlplab.job import run_group
+
+    # Fork starts a worker in milliseconds with torch loaded; but a lock that another
+    # thread holds at the fork stays held in the child, so with threads alive (a notebook's
+    # kernel) the workers come from a fork server (each imports torch once).
+    context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    pool = ProcessPoolExecutor(workers, context, initializer=_worker_start)
+    left = []
+    try:
+        futures = {pool.submit(run_group, group): group for group in groups}
+        for future in as_completed(futures):
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                left.append(futures[future])
+                continue
+            yield futures[future], outcome
+    except GeneratorExit:  # the caller stops early (sweep.fail_fast): let running ones end
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    except BaseException:  # Ctrl-C, or a bug: end every worker now
+        for child in multiprocessing.active_children():
+            child.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    if left:
+        log.warning(f"a worker process died; running its {len(left)} groups here")
+        for group in left:
+            yield group, run_group(group)
+
+
+def _worker_start() -> None:
+    """In each worker: Ctrl-C is the launching process's to handle, and the worker ends
+    when its parent ends, even by SIGKILL, so a killed sweep leaves nothing writing while
+    the same command resumes it (Linux's PR_SET_PDEATHSIG; a fork server ends with the
+    launching process too)."""
+    import ctypes
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent was gone before the line above
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _on_ray(groups: list[list], ray_init: dict) -> Iterator[tuple[list, list[dict]]]:
+    import ray
+
+    from mlplab.job import run_group
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(**ray_init)
+    try:
+        task = ray.remote(num_cpus=1)(run_group)
+        pending = {task.remote(group): group for group in groups}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            yield pending.pop(ready[0]), ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _on_submitit(
+    groups: list[list], options: dict, sweep_dir: Path
+) -> Iterator[tuple[list, list[dict]]]:
+    import submitit
+
+    from mlplab.job import run_group
+
+    params = dict(options)
+    executor = submitit.AutoExecutor(
+        folder=sweep_dir / ".submitit" / "%j", cluster=params.pop("cluster", None)
+    )
+    executor.update_parameters(**params)
+    for group, job in zip(groups, executor.map_array(run_group, groups)):
+        yield group, job.result()

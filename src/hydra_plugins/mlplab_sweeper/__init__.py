@@ -1,0 +1,1 @@
+"""mlplab's Hydra sweeper plugin: ``hydra/sweeper=grid``, the default (see grid_sweeper.py)."""

@@ -1,1 +1,0 @@
-"""Imported by test_workers' Ahead process only: whether a process has it tells who did."""
