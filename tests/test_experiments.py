@@ -1,6 +1,5 @@
 """Every experiment file runs its whole grid through the real command, with a tiny budget."""
 
-import dataclasses
 import math
 import subprocess
 import sys
@@ -11,30 +10,7 @@ from conftest import REPO, run_cli
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from mlplab.settings import DatasetSettings
-from mlplab.train import LOSSES
-
 EXPERIMENTS = sorted(p.stem for p in (REPO / "configs" / "experiment").glob("*.yaml"))
-
-
-def missing_knob(name: str) -> str | None:
-    """Why an experiment file cannot run yet: it needs a knob another open issue adds."""
-    if name == "mse_vs_bce" and "binary" not in LOSSES["mse"][1]:
-        return "loss=mse on a binary task is not in mlplab yet (another open issue adds it)"
-    if name == "cross_validation" and "folds" not in {
-        f.name for f in dataclasses.fields(DatasetSettings)
-    }:
-        return "dataset.folds / dataset.fold are not in mlplab yet (another open issue adds them)"
-    return None
-
-
-RUNNABLE = [
-    pytest.param(
-        name,
-        marks=pytest.mark.skipif(missing_knob(name) is not None, reason=str(missing_knob(name))),
-    )
-    for name in EXPERIMENTS
-]
 
 
 def grid_size(name: str) -> int:
@@ -56,14 +32,10 @@ def test_every_experiment_the_seed_course_runs_has_a_file():
 
     assert [e.id for e in course] == [f"E{i}" for i in range(1, 23)]
     used = {name for e in course for name in e.sweeps}
-    # a file that needs a knob main lacks waits in scripts/seedcourse/pending/ (it would break
-    # every test that composes all of configs/experiment/); once the knob is there it must move
-    pending = {p.stem for p in (REPO / "scripts" / "seedcourse" / "pending").glob("*.yaml")}
-    assert all(missing_knob(name) for name in pending), "move it to configs/experiment/"
-    assert used == set(EXPERIMENTS) | pending and not pending & set(EXPERIMENTS)
+    assert used == set(EXPERIMENTS)  # every file is used, and every used file exists
 
 
-@pytest.mark.parametrize("name", RUNNABLE)
+@pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_runs_its_grid(tmp_path, name):
     proc = run_cli(
         "-m",
@@ -93,9 +65,8 @@ def test_reproduce_script_writes_the_page_and_its_figure(tmp_path):
     assert "![E8](figures/E8.png)" in page and (out.parent / "figures" / "E8.png").is_file()
     assert (tmp_path / "runs" / "xor" / "results.csv").is_file()
     assert "mlplab 0." in page and "commit " in page  # the version and commit it was made with
-    if missing_knob("cross_validation"):
-        assert "**Pending:** needs k-fold cross-validation" in page
-        assert not (tmp_path / "runs" / "cross_validation").exists()
+    assert "## E22 — Cross-validation" in page and (out.parent / "figures" / "E22.png").is_file()
+    assert "**Pending" not in page
 
 
 def test_reproduce_refuses_an_unknown_experiment(tmp_path):
