@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run sweep test lint clean
+.PHONY: install run sweep test lint clean reproduce
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ sweep: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The seed course: every experiment of ../shared/REFERENCE.md run from scratch on stacked
+# sweeps, docs/seeds.md and docs/figures/ written anew (about 10 minutes on 2 cores).
+reproduce: $(STAMP)
+	$(BIN)/python scripts/reproduce.py --fresh
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

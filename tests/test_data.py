@@ -475,3 +475,104 @@ def test_a_broken_file_through_the_cli_is_one_line_exit_2_and_no_run_folder(tmp_
         rf"mlplab: error: dataset\.path='{re.escape(str(path))}': {says}.*\n", done.stderr
     ), done.stderr
     assert not outputs.exists()  # the run folder Hydra made is gone, and its empty parent
+
+
+# ---------------------------------------------------------------- the seeds' exact data, label noise, scale
+
+
+def seed_002_points():
+    """Seed 002's own code, run as printed (NumPy's global legacy generator)."""
+    np.random.seed(42)
+    t = np.linspace(0, np.pi, 150)
+    X = np.vstack([np.c_[np.cos(t), np.sin(t)], np.c_[np.cos(t) + 0.5, -np.sin(t) + 0.5]])
+    X += np.random.randn(300, 2) * 0.1
+    y = np.array([0] * 150 + [1] * 150)
+    perm = np.random.permutation(300)
+    return X[perm], y[perm]
+
+
+EXACT = ("dataset=two_moons", "dataset.legacy_seed=42", "dataset.shuffle_split=false")
+
+
+def test_legacy_seed_gives_seed_002s_exact_points_and_split():
+    X, y = seed_002_points()
+    # the values the seed prints for its first and third shuffled points
+    assert np.round(X[0], 4).tolist() == [-0.2139, 1.0612] and y[0] == 0
+    assert np.round(X[2], 4).tolist() == [0.9309, -0.3566] and y[2] == 1
+    d = load(dataset(*EXACT))
+    assert torch.equal(d.X_train, torch.tensor(X[:240], dtype=torch.float32))
+    assert torch.equal(d.X_val, torch.tensor(X[240:], dtype=torch.float32))
+    assert d.y_train.reshape(-1).tolist() == y[:240].tolist()
+    assert d.y_val.reshape(-1).tolist() == y[240:].tolist()
+
+
+def test_shuffle_split_false_keeps_the_order_train_val_test():
+    X, y = DATASETS["sine"](DatasetSettings("sine", n_samples=100), np.random.default_rng(0))
+    d = load(dataset("dataset=sine", "dataset.shuffle_split=false", "dataset.test_fraction=0.1"))
+    assert torch.equal(d.X_train[:, 0], torch.tensor(X[:70, 0], dtype=torch.float32))
+    assert torch.equal(d.X_val[:, 0], torch.tensor(X[70:90, 0], dtype=torch.float32))
+    assert torch.equal(d.X_test[:, 0], torch.tensor(X[90:, 0], dtype=torch.float32))
+
+
+@pytest.mark.parametrize("name, n_classes", [("two_moons", 2), ("spiral", 3), ("sign4", 4)])
+def test_label_noise_moves_that_share_of_train_labels_and_nothing_else(name, n_classes):
+    clean = load(dataset(f"dataset={name}"))
+    noisy = load(dataset(f"dataset={name}", "dataset.label_noise=0.25"))
+    changed = clean.y_train.reshape(-1) != noisy.y_train.reshape(-1)
+    assert int(changed.sum()) == round(0.25 * len(clean.y_train))  # each picked label moves
+    assert noisy.y_train.reshape(-1).max() < n_classes
+    assert torch.equal(clean.X_train, noisy.X_train)  # same inputs, same split
+    assert torch.equal(clean.X_val, noisy.X_val) and torch.equal(clean.y_val, noisy.y_val)
+    again = load(dataset(f"dataset={name}", "dataset.label_noise=0.25"))
+    assert torch.equal(noisy.y_train, again.y_train)  # dataset.seed fixes which labels
+
+
+def test_label_noise_on_binary_labels_flips_them():
+    clean = load(dataset("dataset=two_moons")).y_train.reshape(-1)
+    noisy = load(dataset("dataset=two_moons", "dataset.label_noise=1.0")).y_train.reshape(-1)
+    assert torch.equal(noisy, 1 - clean)
+
+
+def test_feature_scale_multiplies_the_first_feature_only():
+    plain = load(dataset("dataset=tabular"))
+    scaled = load(dataset("dataset=tabular", "dataset.feature_scale=1000"))
+    assert torch.allclose(scaled.X_train[:, 0], 1000 * plain.X_train[:, 0])
+    assert torch.equal(scaled.X_train[:, 1:], plain.X_train[:, 1:])
+    # standardizing undoes the scale: the network sees the same features either way
+    a = load(dataset("dataset=tabular", "dataset.standardize=true"))
+    b = load(dataset("dataset=tabular", "dataset.standardize=true", "dataset.feature_scale=1000"))
+    assert torch.allclose(a.X_train, b.X_train, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (
+            ("dataset=circles", "dataset.legacy_seed=42"),
+            r"dataset.legacy_seed applies to dataset=two_moons only .*, not 'circles'",
+        ),
+        (("dataset.legacy_seed=-1",), r"dataset.legacy_seed must be in \[0, 2\*\*32\)"),
+        (("dataset.label_noise=1.5",), r"dataset.label_noise must be in \[0.0, 1.0\], got 1.5"),
+        (("dataset.feature_scale=0",), r"dataset.feature_scale must be a positive number, got 0"),
+    ],
+)
+def test_bad_new_dataset_keys_are_refused_with_one_line(overrides, match):
+    with pytest.raises(ConfigError, match=match) as info:
+        dataset(*overrides)
+    assert "\n" not in str(info.value)
+
+
+def test_label_noise_on_a_regression_task_is_refused():
+    with pytest.raises(ConfigError, match=r"dataset.label_noise=0.1 applies to classification"):
+        load(dataset("dataset=sine", "dataset.label_noise=0.1"))
+
+
+def test_bad_new_dataset_key_through_the_cli_exits_2_and_writes_nothing(tmp_path):
+    from conftest import run_cli
+
+    proc = run_cli("dataset.label_noise=2", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "mlplab: error: dataset.label_noise must be in [0.0, 1.0], got 2.0."
+    ]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no run folder, no file

@@ -3,7 +3,6 @@
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -26,8 +25,14 @@ def grid_size(name: str) -> int:
     return math.prod(sizes)
 
 
-def test_there_is_an_experiment_for_each_seed_table():
-    assert len(EXPERIMENTS) >= 12
+def test_every_experiment_the_seed_course_runs_has_a_file():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(REPO / "scripts"))
+        from seedcourse.course import EXPERIMENTS as course
+
+    assert [e.id for e in course] == [f"E{i}" for i in range(1, 23)]
+    used = {name for e in course for name in e.sweeps}
+    assert used == set(EXPERIMENTS)  # every file is used, and every used file exists
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -46,15 +51,29 @@ def test_experiment_runs_its_grid(tmp_path, name):
     assert (tmp_path / "sweep" / "summary.csv").is_file()
 
 
-def test_reproduce_script_writes_the_page(tmp_path):
-    out = tmp_path / "seeds.md"
+def test_reproduce_script_writes_the_page_and_its_figure(tmp_path):
+    out = tmp_path / "docs" / "seeds.md"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "reproduce.py"), "--quick", "--only", "E8",
+        [sys.executable, str(REPO / "scripts" / "reproduce.py"), "--quick", "--only", "E8", "E22",
          "--root", str(tmp_path / "runs"), "--out", str(out)],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     page = out.read_text()
-    assert "## E8" in page and "| [4] | 17 |" in page and "## E5" not in page
-    assert "--quick" in page  # a quick page says its findings mean nothing
-    assert Path(tmp_path / "runs" / "xor" / "results.csv").is_file()
+    assert "## E8 — XOR" in page and "| [] | 3 |" in page and "## E5" not in page
+    assert "--quick run: tiny budgets, the verdicts below mean nothing" in page
+    assert "![E8](figures/E8.png)" in page and (out.parent / "figures" / "E8.png").is_file()
+    assert (tmp_path / "runs" / "xor" / "results.csv").is_file()
+    assert "mlplab 0." in page and "commit " in page  # the version and commit it was made with
+    assert "## E22 — Cross-validation" in page and (out.parent / "figures" / "E22.png").is_file()
+    assert "**Pending" not in page
+
+
+def test_reproduce_refuses_an_unknown_experiment(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "reproduce.py"), "--only", "E99", "--root",
+         str(tmp_path / "runs"), "--out", str(tmp_path / "seeds.md")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "--only ['E99']: no such experiment" in proc.stderr
+    assert not (tmp_path / "seeds.md").exists() and not (tmp_path / "runs").exists()

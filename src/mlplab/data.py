@@ -73,7 +73,13 @@ def xor(d: DatasetSettings, rng):
 
 
 def two_moons(d: DatasetSettings, rng):
-    """Seed 002's generator (not scikit-learn's): overlapping moons, class 0 on top."""
+    """Seed 002's generator (not scikit-learn's): overlapping moons, class 0 on top.
+
+    With ``dataset.legacy_seed=42`` the draws come from NumPy's legacy generator, as
+    the seed's ``np.random.seed(42)`` sets it: its exact 300 points (X[0] = [-0.2139, 1.0612]).
+    """
+    if d.legacy_seed is not None:
+        rng = np.random.RandomState(d.legacy_seed)  # standard_normal, permutation: as np.random's
     n = _required(d, "n_samples") // 2
     t = np.linspace(0, np.pi, n)
     top = np.c_[np.cos(t), np.sin(t)]
@@ -325,6 +331,26 @@ def infer_task(y: np.ndarray, where: str = "dataset") -> tuple[str, np.ndarray, 
     return "regression", y.astype(np.float32)[:, None], 0
 
 
+def scale_first_feature(X: np.ndarray, scale: float) -> np.ndarray:
+    """``X`` with its first column multiplied by ``scale`` (seed 001's badly scaled input)."""
+    if scale == 1.0:
+        return X
+    X = X.copy()
+    X[:, 0] *= scale
+    return X
+
+
+def flip_labels(y: np.ndarray, fraction: float, n_classes: int, rng) -> np.ndarray:
+    """``y`` with ``round(fraction * len(y))`` labels, picked at random, moved to another class.
+
+    The new class is drawn uniformly from the other ``n_classes - 1`` (binary: flipped).
+    """
+    y = y.copy()
+    picked = rng.choice(len(y), size=int(round(fraction * len(y))), replace=False)
+    y[picked] = (y[picked] + rng.integers(1, n_classes, size=len(picked))) % n_classes
+    return y
+
+
 def _features(a, name: str, where: str) -> np.ndarray:
     """``a`` as a finite float (samples, features) array, or the ConfigError that says why not."""
     a = np.asarray(a)
@@ -403,8 +429,17 @@ def split_indices(
     stratified for classification (each class dealt out to the folds in turn, so
     every fold holds its share of each), in the order of the seeded shuffle.
     """
-    perm = rng.permutation(n)
     n_test = 0 if has_test else int(round(d.test_fraction * n))
+    if not d.shuffle_split:  # the data's own order, train rows first (seed 002: X[:240], X[240:])
+        n_val = int(round(d.val_fraction * n))
+        n_train = n - n_val - n_test
+        if n_train < 1:
+            raise ConfigError(
+                f"{where}: {n} samples leave none to train on after the val/test split."
+            )
+        train, val, test = np.split(np.arange(n), [n_train, n_train + n_val])
+        return test, val, train
+    perm = rng.permutation(n)
     test, rest = perm[:n_test], perm[n_test:]
     if d.folds is None:
         n_val = int(round(d.val_fraction * n))
@@ -433,6 +468,9 @@ def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
     X, y_raw, own_test = _checked(
         out if isinstance(out, dict) else {"X": out[0], "y": out[1]}, where
     )
+    X = scale_first_feature(X, d.feature_scale)
+    if own_test:
+        own_test["X"] = scale_first_feature(own_test["X"], d.feature_scale)
     y_all = np.concatenate([y_raw, own_test["y"]]) if own_test else y_raw
     task, codes, n_classes = infer_task(y_all, where)
     n = len(X)
@@ -447,6 +485,15 @@ def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
         std[std == 0] = 1.0  # a constant column stays constant (zero) instead of NaN
         Xs = {k: (v - mean) / std for k, v in Xs.items()}
     ys = {"train": y[train_idx], "val": y[val_idx], "test": y_test}
+    if d.label_noise:
+        if task == "regression":
+            raise ConfigError(
+                f"dataset.label_noise={d.label_noise} applies to classification; dataset={d.name} is a regression task."
+            )
+        # a stream of its own, so the noisy set keeps the same inputs and split as the clean one
+        ys["train"] = flip_labels(
+            ys["train"], d.label_noise, n_classes, np.random.default_rng([d.seed, 1])
+        )
 
     def tensors(split):
         if len(Xs[split]) == 0:

@@ -68,6 +68,10 @@ class DatasetSettings:
     target: str | None = None  #: dataset=file with a table: the target column
     folds: int | None = None  #: k-fold cross-validation into K folds (replaces val_fraction)
     fold: int = 0  #: with folds: the fold held out for validation, 0 <= fold < folds
+    legacy_seed: int | None = None  #: two_moons: seed 002's exact points (np.random.seed(N))
+    shuffle_split: bool = True  #: false: split in the data's order, train rows first
+    label_noise: float = 0.0  #: share of train labels moved to another class (val/test clean)
+    feature_scale: float = 1.0  #: multiplies the first feature, before standardizing
 
 
 @dataclass(frozen=True)
@@ -321,6 +325,21 @@ def validate(s: RunSettings) -> RunSettings:
     if d.folds is not None and not 0 <= d.fold < d.folds:
         raise ConfigError(
             f"dataset.fold must be in 0..{d.folds - 1} with dataset.folds={d.folds}, got {d.fold}."
+        )
+    if d.legacy_seed is not None and d.name != "two_moons":
+        raise ConfigError(
+            f"dataset.legacy_seed applies to dataset=two_moons only (seed 002's generator), not {d.name!r}."
+        )
+    if d.legacy_seed is not None and not 0 <= d.legacy_seed < 2**32:
+        raise ConfigError(
+            f"dataset.legacy_seed must be in [0, 2**32) (NumPy's legacy seed), got {d.legacy_seed}."
+        )
+    _check_range("dataset.label_noise", d.label_noise, 0.0, 1.0)
+    _check_positive("dataset.feature_scale", d.feature_scale)
+    if not d.shuffle_split and d.folds is not None:
+        raise ConfigError(
+            f"dataset.shuffle_split=false keeps the data's order for a val split; it does not "
+            f"combine with dataset.folds={d.folds} (folds are dealt from a shuffle)."
         )
     if d.name == "file" and not d.path:
         raise ConfigError("dataset=file needs dataset.path=FILE (.csv, .parquet or .npz).")
