@@ -439,13 +439,14 @@ def _lines(ax, frame: pd.DataFrame, colour_by: str, x: str, y: str, marker=None)
         colour = colours.get(value, "0.5")
         runs = block["run"].nunique()
         if runs > BAND_ABOVE:  # many runs: their mean, and a band of one std either side
-            stats = block.groupby(x)[y].agg(["mean", "std"]).sort_index()
+            stats = block.groupby(x)[y].agg(["mean", "std", "min", "max"]).sort_index()
             ax.plot(stats.index, stats["mean"], color=colour, lw=1.6, marker=marker, ms=3,
                     label=None if label is None else f"{label} (mean ± std of {runs})")  # fmt: skip
-            low, high = (
-                stats["mean"] - stats["std"].fillna(0),
-                stats["mean"] + stats["std"].fillna(0),
-            )
+            # within the runs' own range: a loss band never dips below the smallest loss
+            # (nor to zero, which a log axis cannot show)
+            spread = stats["std"].fillna(0)
+            low = (stats["mean"] - spread).clip(lower=stats["min"])
+            high = (stats["mean"] + spread).clip(upper=stats["max"])
             ax.fill_between(stats.index, low, high, color=colour, alpha=0.2, lw=0)
             continue
         for _, rows in block.groupby("run", sort=False):
