@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from . import diagnostics
+from . import diagnostics, loggers, provenance
 from .compose import Job
 from .data import Dataset, load
 from .model import count_params, resolve_init
@@ -56,8 +56,15 @@ def run_group(jobs: list[Job], single: bool = False) -> list[dict]:
     ``single``: a run of its own (``mlplab-run`` without ``-m``): a progress bar, and by
     default figures and linear-region counts, which sweep jobs leave out. A group that
     cannot be trained together is run one job at a time; a job that fails is recorded as
-    failed (its ``result.json`` says why) and never raises.
+    failed (its ``result.json`` says why) and never raises. Once the folders are written,
+    the group is reported to the loggers its jobs ask for (``logger=tensorboard|mlflow``).
     """
+    results = _train_group(jobs, single, provenance.now())
+    loggers.log_group(jobs, results, single)
+    return results
+
+
+def _train_group(jobs: list[Job], single: bool, started) -> list[dict]:
     first = jobs[0].settings
     if first.trainer.threads:
         torch.set_num_threads(first.trainer.threads)
@@ -67,7 +74,7 @@ def run_group(jobs: list[Job], single: bool = False) -> list[dict]:
     except Exception as exc:  # bad data (a user's file), a loss that does not fit, no device
         if single and isinstance(exc, ConfigError):
             raise  # a run of its own says it in one line and leaves nothing
-        return [_record_failure(job, exc) for job in jobs]
+        return [_record_failure(job, exc, started) for job in jobs]
     models, loss = [m for m, _ in built], built[0][1]
     measuring = Measurements(jobs, data, loss, single)
     measuring.at_init(models)
@@ -77,10 +84,10 @@ def run_group(jobs: list[Job], single: bool = False) -> list[dict]:
         try:
             fitted = fit_many([job.settings for job in jobs], data, models)
         except Exception:  # e.g. out of memory for the whole stack: one by one instead
-            return [result for job in jobs for result in run_group([job])]
+            return [result for job in jobs for result in _train_group([job], False, started)]
     results = []
     for job, fit_result, inside in zip(jobs, fitted, measuring.at_end(fitted)):
-        results.append(_write_job(job, data, loss, fit_result, inside, single))
+        results.append(_write_job(job, data, loss, fit_result, inside, single, started))
     return results
 
 
@@ -200,18 +207,19 @@ def _figures(s: RunSettings, single: bool) -> bool:
     return s.trainer.figures if s.trainer.figures is not None else single
 
 
-def _base_result(job: Job) -> dict:
+def _base_result(job: Job, started=None, device=None) -> dict:
     return {
         "status": "failed",
         "error": None,
         "overrides": list(job.overrides),
         "config": job.config,
+        "provenance": provenance.record(started, device),
     }
 
 
-def _record_failure(job: Job, exc: BaseException) -> dict:
+def _record_failure(job: Job, exc: BaseException, started=None) -> dict:
     """Write a failed job's result.json (why it failed) and return it."""
-    result = {**_base_result(job), "error": f"{type(exc).__name__}: {exc}"}
+    result = {**_base_result(job, started), "error": f"{type(exc).__name__}: {exc}"}
     if not isinstance(exc, ValueError):  # a bug or a crash, not a user's mistake: say where
         result["traceback"] = traceback.format_exc()
     write_json(job.run_dir / RESULT_FILE, result)
@@ -222,14 +230,18 @@ def record_invalid(job: Job) -> dict:
     """A job whose settings failed validation: its result.json, with the one-line reason."""
     result = {**_base_result(job), "error": f"ConfigError: {job.error}"}
     write_json(job.run_dir / RESULT_FILE, result)
-    return {**result, "run_dir": str(job.run_dir)}
+    result = {**result, "run_dir": str(job.run_dir)}
+    loggers.log_group([job], [result])
+    return result
 
 
-def _write_job(job: Job, data: Dataset, loss: str, fitted: FitResult, inside: dict, single: bool):
+def _write_job(
+    job: Job, data: Dataset, loss: str, fitted: FitResult, inside: dict, single: bool, started
+):
     """The job's folder: history.csv, model.safetensors, layers.csv, figures, result.json last."""
     s, run_dir, model = job.settings, job.run_dir, fitted.model
     result = {
-        **_base_result(job),
+        **_base_result(job, started, data.X_train.device),
         "task": data.task,
         "loss_fn": loss,
         "params": count_params(model),
@@ -249,7 +261,7 @@ def _write_job(job: Job, data: Dataset, loss: str, fitted: FitResult, inside: di
         if _figures(s, single):
             _draw(run_dir, s, fitted, model, data, inside["acts_init"])
     except Exception as exc:  # recorded for the sweep table
-        return _record_failure(job, exc)
+        return _record_failure(job, exc, started)
     write_json(run_dir / RESULT_FILE, result)
     return {**result, "run_dir": str(run_dir)}
 
