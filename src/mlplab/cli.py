@@ -59,6 +59,10 @@ OmegaConf.register_new_resolver("mlplab_job_dir", lambda name: folder_name(str(n
 class RunFailed(Exception):
     """A single run that did not complete (failed or diverged): exit status 1."""
 
+    def __init__(self, result: dict) -> None:
+        super().__init__(result.get("error"))
+        self.result = result  #: the run's result (mlplab.run returns it)
+
 
 def describe(result: dict) -> str:
     """One line for a finished run: status, architecture, size and final metrics."""
@@ -126,7 +130,7 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
     print(f"run folder: {run_dir}")
     outcome["result"] = result
     if result["status"] != "completed":
-        outcome["error"] = RunFailed(result.get("error"))
+        outcome["error"] = RunFailed(result)
     return result
 
 
