@@ -184,7 +184,7 @@ def _write_events(events: list, path: Path) -> None:
 
 def to_mlflow(reports: list[Report]) -> None:
     """One MLflow run per job, in its sweep's experiment (created on first use)."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     by_store: dict[tuple[str, str], list[Report]] = {}
     for report in reports:
@@ -212,8 +212,7 @@ def to_mlflow(reports: list[Report]) -> None:
             metrics += [Metric(k, v, now, report.epochs) for k, v in report.results.items()]
             params = [Param(k, _text(v)) for k, v in report.knobs.items()]
             # the client cuts these into MLflow's batch limits: one call per 1000 metrics
-            client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=[
-                RunTag("mlplab.status", report.status)])  # fmt: skip
+            client.log_batch(run.info.run_id, metrics=metrics, params=params)
             for figure in sorted(report.run_dir.glob("*.png")):
                 client.log_artifact(run.info.run_id, str(figure))
             status = "FINISHED" if report.status == "completed" else "FAILED"
@@ -222,6 +221,7 @@ def to_mlflow(reports: list[Report]) -> None:
 
 def _tags(report: Report) -> dict[str, str]:
     tags = {
+        "mlplab.status": report.status,
         "mlplab.run_dir": str(report.run_dir),
         "mlplab.overrides": " ".join(report.result.get("overrides") or []),
     }
