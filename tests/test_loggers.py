@@ -73,6 +73,7 @@ def test_tensorboard_has_every_jobs_history_knobs_and_results(sweep):
     root, _, results = sweep
     assert sorted(results["status"]) == ["completed"] * 4 + ["diverged"] * 4
     assert not [c for c in results.columns if c.startswith("logger")]  # not knobs
+    assert not results["run_dir"].str.contains("logger").any()  # nor in job folder names
     for row in results.itertuples():
         run_dir = root / "sweep" / row.run_dir
         tb, history = events(run_dir), history_of(run_dir)

@@ -42,10 +42,8 @@ from .settings import LoggerSettings
 
 RESULT_PREFIX = "result/"  #: results (final and best metrics, params, ...) under result/<column>
 EPOCH_METRICS = tuple(c for c in HISTORY_COLUMNS if c not in ("epoch", "seconds"))
-SINGLE_RUNS_EXPERIMENT = (
-    "runs"  #: MLflow's experiment for runs of their own (logger.mlflow.experiment=null)
-)
-NOT_REPORTED = ("status", "error", "overrides", "run_dir", "trial")  #: row columns that are neither
+SINGLE_RUNS_EXPERIMENT = "runs"  #: MLflow's experiment for runs of their own, by default
+NOT_REPORTED = ("status", "error", "overrides", "run_dir", "trial")  #: neither knob nor result
 
 
 def log_group(jobs: list[Job], results: list[dict], single: bool = False) -> None:
