@@ -4,7 +4,7 @@ Hydra's basic launcher, single runs with their figures, the dashboard, bad input
 
 import json
 import math
-import re
+import socket
 import subprocess
 import sys
 import time
@@ -148,31 +148,36 @@ def test_a_job_run_again_replaces_its_event_file_and_gets_another_mlflow_run(swe
 
 def test_the_tensorboard_hparams_dashboard_lists_every_job(sweep, tmp_path):
     root, _, results = sweep
+    with socket.socket() as probe:  # a free port for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = open(tmp_path / "tensorboard.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(root / "sweep"),
-         "--port", "0", "--host", "127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+         "--port", str(port), "--host", "127.0.0.1"],
+        stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/data/plugin/hparams/session_groups"
+    query = {"experimentName": "", "startIndex": 0, "sliceSize": 100, "colParams": [],
+             "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
+                                 "STATUS_RUNNING"]}  # fmt: skip
+    groups: list = []
     try:
-        for line in server.stdout:  # "TensorBoard 2.21.0 at http://127.0.0.1:PORT/ ..."
-            found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-            if found:
-                break
-        url = f"http://127.0.0.1:{found.group(1)}/data/plugin/hparams/session_groups"
-        query = {"experimentName": "", "startIndex": 0, "sliceSize": 100, "colParams": [],
-                 "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
-                                     "STATUS_RUNNING"]}  # fmt: skip
-        for _ in range(60):  # the server reads the folder in the background
+        for _ in range(120):  # the server starts, then reads the folder in the background
+            time.sleep(1)
             request = urllib.request.Request(
                 url, json.dumps(query).encode(), {"Content-Type": "application/json"}
             )
-            groups = json.load(urllib.request.urlopen(request, timeout=30))["sessionGroups"]
+            try:
+                groups = json.load(urllib.request.urlopen(request, timeout=30))["sessionGroups"]
+            except OSError:  # not listening yet
+                continue
             if len(groups) == len(results):
                 break
-            time.sleep(1)
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
     sessions = {g["sessions"][0]["name"]: g for g in groups}
     assert sorted(sessions) == sorted(results["run_dir"])  # every job, named after its folder
     for row in results.itertuples():
