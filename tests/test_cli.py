@@ -119,7 +119,7 @@ BAD = [
     (["model.hiden=[4]"], "Unknown key 'model.hiden'. Choose one of: activation, dropout, hidden"),
     (
         ["sed=3"],
-        "Unknown key 'sed'. Choose one of: dataset, loss, model, optimizer, seed, sweep, trainer",
+        "Unknown key 'sed'. Choose one of: dataset, logger, loss, model, optimizer, seed, sweep, trainer",
     ),
     (
         ["trainer.epochs=ten"],

@@ -60,6 +60,10 @@ OmegaConf.register_new_resolver("mlplab_job_dir", lambda name: folder_name(str(n
 class RunFailed(Exception):
     """A single run that did not complete (failed or diverged): exit status 1."""
 
+    def __init__(self, result: dict) -> None:
+        super().__init__(result.get("error"))
+        self.result = result  #: the run's result (mlplab.run returns it)
+
 
 def describe(result: dict) -> str:
     """One line for a finished run: status, architecture, size and final metrics."""
@@ -109,12 +113,14 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
             result = run_single(s, run_dir, list(overrides))
     except ConfigError as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:  # recorded in the sweep's table
+            from .loggers import log_group
             from .results import record_invalid
 
             config = settings.flat(settings.task_tree(cfg))
-            return record_invalid(
-                Job(hydra_cfg.job.num, overrides, run_dir, config, None, str(exc))
-            )
+            job = Job(hydra_cfg.job.num, overrides, run_dir, config, None, str(exc))
+            result = record_invalid(job)
+            log_group([job], [result])  # the loggers hear of it too
+            return result
         _discard_run_dir(run_dir)
         outcome["error"] = exc
         return None
@@ -127,7 +133,7 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
     print(f"run folder: {run_dir}")
     outcome["result"] = result
     if result["status"] != "completed":
-        outcome["error"] = RunFailed(result.get("error"))
+        outcome["error"] = RunFailed(result)
     return result
 
 

@@ -85,11 +85,11 @@ def join(
 
 
 def plot(joined: pd.DataFrame, keys: list[str], labels: list[str], metric: str, path: Path) -> None:
-    from . import plots
+    from matplotlib.figure import Figure  # not pyplot: its global state is the user's
 
-    plt = plots.plt
     names = joined[keys].astype(str).agg(" ".join, axis=1) if keys else pd.Series(["all"])
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(joined) * len(labels) + 2), 4.5))
+    fig = Figure(figsize=(max(6, 0.6 * len(joined) * len(labels) + 2), 4.5))
+    ax = fig.subplots()
     width = 0.8 / len(labels)
     for i, label in enumerate(labels):
         ax.bar([x + i * width for x in range(len(joined))], joined[label], width=width, label=label)
@@ -106,7 +106,6 @@ def plot(joined: pd.DataFrame, keys: list[str], labels: list[str], metric: str, 
     ax.set(ylabel=metric, title=f"{metric} by {', '.join(keys) or 'table'}")
     ax.legend()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> None:

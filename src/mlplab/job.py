@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import diagnostics
+from . import diagnostics, loggers, provenance
 from .compose import Job
 from .data import Dataset, load
 from .grouping import stackable
@@ -58,8 +58,15 @@ def run_group(jobs: list[Job], single: bool = False) -> list[dict]:
     ``single``: a run of its own (``mlplab-run`` without ``-m``): a progress bar, and by
     default figures and linear-region counts, which sweep jobs leave out. A group that
     cannot be trained together is run one job at a time; a job that fails is recorded as
-    failed (its ``result.json`` says why) and never raises.
+    failed (its ``result.json`` says why) and never raises. Once the folders are written,
+    the group is reported to the loggers its jobs ask for (``logger=tensorboard|mlflow``).
     """
+    results = _train_group(jobs, single, provenance.now())
+    loggers.log_group(jobs, results, single)
+    return results
+
+
+def _train_group(jobs: list[Job], single: bool, started) -> list[dict]:
     first = jobs[0].settings
     if first.trainer.threads:
         torch.set_num_threads(first.trainer.threads)
@@ -69,7 +76,7 @@ def run_group(jobs: list[Job], single: bool = False) -> list[dict]:
     except Exception as exc:  # bad data (a user's file), a loss that does not fit, no device
         if single and isinstance(exc, ConfigError):
             raise  # a run of its own says it in one line and leaves nothing
-        return [_record_failure(job, exc) for job in jobs]
+        return [_record_failure(job, exc, started) for job in jobs]
     models, loss = [m for m, _ in built], built[0][1]
     measuring = Measurements(jobs, data, loss, single)
     try:
@@ -81,10 +88,10 @@ def run_group(jobs: list[Job], single: bool = False) -> list[dict]:
         measured = measuring.at_end(fitted)
     except Exception as exc:
         if len(jobs) > 1:  # out of memory for the whole stack, say: one by one instead
-            return [result for job in jobs for result in run_group([job])]
-        return [_record_failure(jobs[0], exc)]
+            return [result for job in jobs for result in _train_group([job], False, started)]
+        return [_record_failure(jobs[0], exc, started)]
     return [
-        _write_job(job, data, loss, fit_result, inside, single)
+        _write_job(job, data, loss, fit_result, inside, single, started)
         for job, fit_result, inside in zip(jobs, fitted, measured)
     ]
 
@@ -205,26 +212,29 @@ def _figures(s: RunSettings, single: bool) -> bool:
     return s.trainer.figures if s.trainer.figures is not None else single
 
 
-def _base_result(job: Job) -> dict:
+def _base_result(job: Job, started=None, device=None) -> dict:
     return {
         "status": "failed",
         "error": None,
         "overrides": list(job.overrides),
         "config": job.config,
+        "provenance": provenance.record(started, device),
     }
 
 
-def _record_failure(job: Job, exc: BaseException) -> dict:
+def _record_failure(job: Job, exc: BaseException, started=None) -> dict:
     """Write a failed job's result.json (why it failed) and return it."""
     trace = None if isinstance(exc, ValueError) else traceback.format_exc()  # a bug: say where
-    return record_failure(job, f"{type(exc).__name__}: {exc}", trace)
+    return record_failure(job, f"{type(exc).__name__}: {exc}", trace, started)
 
 
-def _write_job(job: Job, data: Dataset, loss: str, fitted: FitResult, inside: dict, single: bool):
+def _write_job(
+    job: Job, data: Dataset, loss: str, fitted: FitResult, inside: dict, single: bool, started
+):
     """The job's folder: history.csv, model.safetensors, layers.csv, figures, result.json last."""
     s, run_dir, model = job.settings, job.run_dir, fitted.model
     result = {
-        **_base_result(job),
+        **_base_result(job, started, data.X_train.device),
         "task": data.task,
         "loss_fn": loss,
         "params": count_params(model),
@@ -244,7 +254,7 @@ def _write_job(job: Job, data: Dataset, loss: str, fitted: FitResult, inside: di
         if _figures(s, single):
             _draw(run_dir, s, fitted, model, data, inside["acts_init"])
     except Exception as exc:  # recorded for the sweep table
-        return _record_failure(job, exc)
+        return _record_failure(job, exc, started)
     write_json(run_dir / RESULT_FILE, result)
     return {**result, "run_dir": str(run_dir)}
 

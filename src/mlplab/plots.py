@@ -1,4 +1,9 @@
-"""Matplotlib figures, rendered headless to PNG."""
+"""Matplotlib figures, rendered headless to PNG.
+
+Figures are made with ``matplotlib.figure.Figure``, not pyplot: nothing here touches
+pyplot's global backend or figure list, so a notebook that runs mlplab keeps its own
+(inline) plots.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,24 @@ import re
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display: files only
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .results import atomic_write, read_result  # noqa: E402
-from .settings import ConfigError, choose  # noqa: E402
+from .results import atomic_write, read_result
+from .settings import ConfigError, choose
 
 
 def _save(fig, path: Path) -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
 
 
 def curves(history: pd.DataFrame, path: Path, title: str = "") -> None:
     """Loss (log scale) and, for classification, accuracy against epoch, train and val."""
     has_acc = history["train_acc"].notna().any()
-    fig, axes = plt.subplots(
-        1, 2 if has_acc else 1, figsize=(10 if has_acc else 5.5, 3.8), squeeze=False
-    )
+    fig = Figure(figsize=(10 if has_acc else 5.5, 3.8))
+    axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)
     ax = axes[0, 0]
     for split, style in (("train", "-"), ("val", "--")):
         col = history[f"{split}_loss"]
@@ -60,8 +62,9 @@ def boundary(predict, X: np.ndarray, y: np.ndarray, path: Path, title: str = "")
     gx, gy = np.meshgrid(xs, ys)
     labels = predict(np.c_[gx.ravel(), gy.ravel()]).reshape(gx.shape)
     n_classes = int(max(labels.max(), y.max())) + 1
-    fig, ax = plt.subplots(figsize=(5.5, 4.8))
-    cmap = plt.get_cmap("coolwarm" if n_classes == 2 else "viridis", n_classes)
+    fig = Figure(figsize=(5.5, 4.8))
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps["coolwarm" if n_classes == 2 else "viridis"].resampled(n_classes)
     ax.contourf(gx, gy, labels, levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.3)
     ax.scatter(
         X[:, 0],
@@ -82,7 +85,8 @@ def sweep(summary: pd.DataFrame, metric: str, by: str | None, path: Path, title:
     """``metric`` (mean ± std over seeds) against parameter count, one line per ``by`` value."""
     mean, std = summary[f"{metric}_mean"], summary.get(f"{metric}_std")
     x = summary["params_mean"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
     groups = (
         summary.groupby(summary[by].astype(str), sort=True)
         if by in summary.columns
@@ -102,7 +106,7 @@ def sweep(summary: pd.DataFrame, metric: str, by: str | None, path: Path, title:
     sizes = sorted(x.dropna().unique())
     if 0 < len(sizes) <= 8:  # few sizes: label each one, not the log scale's minor ticks
         ax.set_xticks(sizes, [f"{v:.0f}" for v in sizes])
-        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(
         xlabel="parameters",
         ylabel=f"{metric} (%)" if scale == 100 else metric,
@@ -164,7 +168,8 @@ def fit_1d(
     lo, hi = X.min(), X.max()
     pad = 0.02 * (hi - lo) + 1e-6
     line = np.linspace(lo - pad, hi + pad, 1000)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     ax.scatter(X[:, 0], y.reshape(-1), s=12, color="0.55", label="train data", zorder=2)
     if X_val is not None and len(X_val):
         ax.scatter(
@@ -219,8 +224,9 @@ def neurons(
         dots_y.append(top + (hi[1] - X[:, 1]) / (hi[1] - lo[1]) * (ny - 1))
         dots_c.append(np.zeros(len(X)) if y is None else np.asarray(y, float))
     scale = 1.7 / ny
-    fig, ax = plt.subplots(figsize=(mosaic.shape[1] * scale + 0.3, mosaic.shape[0] * scale + 0.9))
-    cmap = plt.get_cmap("magma").with_extremes(bad="white")
+    fig = Figure(figsize=(mosaic.shape[1] * scale + 0.3, mosaic.shape[0] * scale + 0.9))
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps["magma"].with_extremes(bad="white")
     ax.imshow(mosaic, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     ax.scatter(np.concatenate(dots_x), np.concatenate(dots_y), s=1.5, c=np.concatenate(dots_c),
                cmap="cool", alpha=0.6, linewidths=0)  # fmt: skip
@@ -257,7 +263,7 @@ def activations(acts: list[np.ndarray], path: Path, title: str = "", max_layers:
     depth = len(acts)
     picked = np.unique(np.linspace(0, depth - 1, min(depth, max_layers)).round().astype(int))
     cols = len(picked)
-    fig = plt.figure(figsize=(max(6.0, 1.9 * cols), 5.6))
+    fig = Figure(figsize=(max(6.0, 1.9 * cols), 5.6))
     grid = fig.add_gridspec(2, cols, height_ratios=[1.2, 1], hspace=0.55)
     top = fig.add_subplot(grid[0, :])
     layers = np.arange(1, depth + 1)
@@ -314,7 +320,8 @@ def sweep_curves(
     frame = _runs_frame(runs, colour_by, "history.csv")
     if metric not in frame.columns:
         _refuse(f"Unknown metric {metric!r}. Choose one of: {', '.join(sorted(HISTORY_METRICS))}.")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     _lines(ax, frame, colour_by, "epoch", metric)
     ax.set(
         xlabel="epoch", ylabel=metric.replace("_", " "), title=title or f"{metric} by {colour_by}"
@@ -337,7 +344,8 @@ def layer_profile(
     if at.empty:
         epochs = ", ".join(map(str, sorted(frame["epoch"].unique())))
         _refuse(f"No layers.csv rows at epoch {epoch}. Epochs recorded: {epochs}.")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     _lines(ax, at, colour_by, "layer", column, marker="o")
     ax.set_xticks(sorted(at["layer"].unique()))
     when = "at init" if epoch == 0 else f"at epoch {epoch}"
@@ -424,12 +432,12 @@ def _lines(ax, frame: pd.DataFrame, colour_by: str, x: str, y: str, marker=None)
         lo, hi = min(distinct), max(distinct)
         log = lo > 0 and hi / lo > 100
         norm = (matplotlib.colors.LogNorm if log else matplotlib.colors.Normalize)(lo, hi)
-        cmap = plt.get_cmap("viridis")
+        cmap = matplotlib.colormaps["viridis"]
         colours = {v: cmap(norm(v)) for v in distinct}
         fig = ax.get_figure()
         fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=colour_by)
     else:
-        cmap = plt.get_cmap("tab10" if len(distinct) <= 10 else "tab20")
+        cmap = matplotlib.colormaps["tab10" if len(distinct) <= 10 else "tab20"]
         colours = {v: cmap(i % cmap.N) for i, v in enumerate(distinct)}
     continuous = numeric and len(distinct) > 10
     labelled = set()

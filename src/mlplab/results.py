@@ -132,6 +132,12 @@ NOT_KNOBS = (
     "sweep.metric",
     "sweep.plot_by",
     "sweep.plan",
+    # where runs are reported (mlplab.loggers), not what they compute
+    "logger.tensorboard.enabled",
+    "logger.mlflow.enabled",
+    "logger.mlflow.tracking_uri",
+    "logger.mlflow.experiment",
+    "logger.every_n_epochs",
 )
 # What summary.csv groups over: runs that differ only in these are repeats of one setting.
 REPEATS = ("seed", "dataset.fold")
@@ -457,13 +463,17 @@ def check_jobs(jobs: list) -> None:
 
 
 def start_sweep(config, jobs: list) -> Path:
-    """Make the sweep folder, save its config (``multirun.yaml``) and record its jobs."""
+    """Make the sweep folder, save its config (``multirun.yaml``) and its provenance, and
+    record its jobs."""
     from omegaconf import OmegaConf
+
+    from . import provenance
 
     sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
     try:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does
+        write_json(sweep_dir / provenance.PROVENANCE_FILE, provenance.record())
         record_jobs(sweep_dir, jobs)
     except OSError as exc:
         raise ConfigError(

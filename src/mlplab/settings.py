@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import math
 import typing
 from dataclasses import dataclass
@@ -143,6 +144,34 @@ class SweepSettings:
 
 
 @dataclass(frozen=True)
+class TensorBoardSettings:
+    """``logger=tensorboard``: each run folder gets an event file (see ``mlplab.loggers``)."""
+
+    enabled: bool  #: per-epoch scalars, the run's knobs and results for the HParams dashboard
+
+
+@dataclass(frozen=True)
+class MlflowSettings:
+    """``logger=mlflow``: one MLflow run per job, one experiment per sweep."""
+
+    enabled: bool  #: params, per-epoch metrics, results, figures and status of every run
+    tracking_uri: str  #: any MLflow tracking URI; the default is a SQLite file under outputs/
+    experiment: str | None  #: the experiment's name; null = the sweep folder (single runs: runs)
+
+
+@dataclass(frozen=True)
+class LoggerSettings:
+    """Where a run is reported besides its folder's files (``logger=csv``, the default: nowhere).
+
+    Each ``logger/*.yaml`` turns its own logger on, so ``logger=[tensorboard,mlflow]`` is both.
+    """
+
+    tensorboard: TensorBoardSettings
+    mlflow: MlflowSettings
+    every_n_epochs: int  #: loggers get every Nth epoch of the history (and the last); 1 = all
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """Everything one training run needs; what the code receives instead of a DictConfig."""
 
@@ -153,6 +182,7 @@ class RunSettings:
     optimizer: OptimizerSettings
     trainer: TrainerSettings
     sweep: SweepSettings
+    logger: LoggerSettings
 
 
 def flat(obj) -> dict:
@@ -341,11 +371,38 @@ def validate(s: RunSettings) -> RunSettings:
             f"dataset.shuffle_split=false keeps the data's order for a val split; it does not "
             f"combine with dataset.folds={d.folds} (folds are dealt from a shuffle)."
         )
+    _validate_loggers(s.logger)
     if d.name == "file" and not d.path:
         raise ConfigError("dataset=file needs dataset.path=FILE (.csv, .parquet or .npz).")
     if d.name == "file" and not Path(d.path).expanduser().is_file():
         raise ConfigError(f"dataset.path={d.path!r}: no such file.")
     return s
+
+
+@functools.cache
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ValueError:  # imported before, and unusable (sys.modules[package] is None)
+        return False
+
+
+def _validate_loggers(lg: LoggerSettings) -> None:
+    """A logger asked for needs its package (the ``[tensorboard]``, ``[mlflow]`` extras)."""
+    if lg.every_n_epochs < 1:
+        raise ConfigError(
+            f"logger.every_n_epochs must be a positive integer, got {lg.every_n_epochs}."
+        )
+    for name, on in (("tensorboard", lg.tensorboard.enabled), ("mlflow", lg.mlflow.enabled)):
+        if on and not _installed(name):
+            raise ConfigError(
+                f"logger={name} needs the {name} package: pip install 'mlplab[{name}]'."
+            )
+    if lg.mlflow.enabled and not lg.mlflow.tracking_uri.strip():
+        raise ConfigError(
+            "logger.mlflow.tracking_uri is empty: give a tracking URI, "
+            "e.g. sqlite:///outputs/mlflow.db or http://host:5000."
+        )
 
 
 def _validate_schedule(o: OptimizerSettings, epochs: int) -> None:

@@ -76,6 +76,7 @@ def job_configs(launcher):
 def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list[JobReturn]:
     """Run a batch of jobs; return each one's JobReturn, its result dict as return value
     (None for a job that ``sweep.fail_fast`` kept from starting)."""
+    from mlplab.loggers import log_group
     from mlplab.results import read_result, record_invalid
 
     configs = job_configs(launcher)
@@ -85,7 +86,9 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list
     results = {
         job.num: {**read_result(job.run_dir), "run_dir": str(job.run_dir)} for job in plan.done
     }
-    results.update((job.num, record_invalid(job)) for job in plan.invalid)
+    invalid = [record_invalid(job) for job in plan.invalid]
+    log_group(plan.invalid, invalid)  # the loggers hear of the jobs that never ran too
+    results.update((job.num, result) for job, result in zip(plan.invalid, invalid))
     fail_fast = bool(launcher.config.sweep.get("fail_fast", False))
     groups = plan.groups
     workers = worker_count(launcher, jobs, len(groups))
