@@ -56,13 +56,15 @@ def single_result(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def check_versions_and_machine(record: dict, threads: int) -> None:
+def check_versions_and_machine(record: dict, threads: int | None) -> None:
+    """``threads`` None: the record of a process that had not loaded torch (a sweep's
+    launching process), whose torch-only keys are null."""
     assert set(record) == KEYS
     assert record["mlplab"] == mlplab.__version__
     assert record["torch"] == torch.__version__
     assert record["numpy"] == numpy.__version__
     assert record["python"] == platform.python_version()
-    assert record["cuda_devices"] == torch.cuda.device_count()
+    assert record["cuda_devices"] == (None if threads is None else torch.cuda.device_count())
     if record["device"] == "cpu":
         assert record["device_name"] == cpu_model_by_hand()
     else:
@@ -90,9 +92,10 @@ def test_a_run_and_a_sweep_record_their_software_machine_time_and_commit(repo):
         assert before <= datetime.fromisoformat(record["started"]) <= after
     # the two jobs of the sweep trained as one stack: one start
     assert records[1]["started"] == records[2]["started"]
-    # the sweep folder records the same once, for the process that launched it
+    # the sweep folder records the same once, for the process that launched it: it plans
+    # and writes tables without torch, so torch's device count and threads are the jobs'
     sweep_record = json.loads((repo / "sweep" / provenance.PROVENANCE_FILE).read_text())
-    check_versions_and_machine(sweep_record, threads=sweep_record["threads"])
+    check_versions_and_machine(sweep_record, threads=None)
     assert sweep_record["git_commit"] == head and sweep_record["git_dirty"] is False
     assert datetime.fromisoformat(sweep_record["started"]) <= datetime.fromisoformat(
         records[1]["started"]

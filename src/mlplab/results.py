@@ -175,13 +175,16 @@ def _read_jobs(path: Path) -> list[dict]:
         return []
 
 
-def record_failure(job, error: str, traceback: str | None = None) -> dict:
+def record_failure(job, error: str, traceback: str | None = None, started=None) -> dict:
     """Write the result.json of a job (``compose.Job``) that failed before or while it ran."""
+    from .provenance import record
+
     result = {
         "status": "failed",
         "error": error,
         "overrides": list(job.overrides),
         "config": job.config,
+        "provenance": record(started),
     }
     if traceback:
         result["traceback"] = traceback
