@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import secrets
 import shutil
 import signal
@@ -22,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from . import settings
+from . import environ, settings
 from .compose import command_line, folder_name
 from .results import NOT_KNOBS, SweepFailed
 from .settings import ConfigError
@@ -183,7 +182,7 @@ def run(argv: list[str] | None = None) -> dict | Path | None:
         quoted = str(sweep_dir).replace("\\", "\\\\").replace("'", "\\'")
         args.append(f"hydra.sweep.dir='{quoted}'")  # quoted: a folder name holds = and ,
     # Hydra's errors reach us, to be told in one line; a real crash shows its traceback.
-    with _environment(HYDRA_FULL_ERROR="1", RAY_AUTH_MODE="disabled"), _argv(args):
+    with environ.defaults(HYDRA_FULL_ERROR="1", RAY_AUTH_MODE="disabled"), _argv(args):
         mlplab()
     if "error" in outcome:
         raise outcome["error"]
@@ -199,18 +198,6 @@ def _argv(args: list[str]):
         yield
     finally:
         sys.argv = saved
-
-
-@contextlib.contextmanager
-def _environment(**values: str):
-    """Set environment variables the user has not set, for the length of the call."""
-    added = [k for k in values if k not in os.environ]
-    os.environ.update({k: values[k] for k in added})
-    try:
-        yield
-    finally:
-        for key in added:
-            os.environ.pop(key, None)
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from . import settings
+from . import environ, settings
 from .compose import Job
 from .results import HISTORY_COLUMNS, HISTORY_FILE, JOBS_FILE, atomic_write, is_knob, job_row
 from .settings import LoggerSettings
@@ -270,24 +270,12 @@ def _client(uri: str):
     level = chatter.level
     chatter.setLevel(logging.WARNING)  # not between a sweep's progress lines
     try:
-        with _environment(MLFLOW_SQLALCHEMYSTORE_POOLCLASS="NullPool"):
+        with environ.defaults(MLFLOW_SQLALCHEMYSTORE_POOLCLASS="NullPool"):
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)  # opens the store (and its engine) now
     finally:
         chatter.setLevel(level)
     return client
-
-
-@contextlib.contextmanager
-def _environment(**values: str):
-    """Set environment variables the user has not set, for the length of the block."""
-    added = [k for k in values if k not in os.environ]
-    os.environ.update({k: values[k] for k in added})
-    try:
-        yield
-    finally:
-        for key in added:
-            os.environ.pop(key, None)
 
 
 def _sqlite_path(uri: str) -> Path | None:
