@@ -42,7 +42,9 @@ def test_bench_sweep_quick_runs_each_sweep_and_the_basic_launcher(tmp_path):
             rf"^{name}-job sweep: wall [\d.]+ s (<=|>) the models' training [\d.]+ s$", out, re.M
         )
     assert re.search(r"^50 basic\s+10" + number * 3 + "$", out, re.M)
-    assert re.search(r"stacked is [\d.]+x faster end to end than basic \(best times; [\d.]+x by medians", out)
+    assert re.search(
+        r"stacked is [\d.]+x faster end to end than basic \(best times; [\d.]+x by medians", out
+    )
     gap = float(re.search(r"between the two summaries: ([\d.e-]+)", out).group(1))
     assert gap < 1e-3  # the same sweep, whichever launcher ran it
     assert list(tmp_path.iterdir()) == []  # writes nothing outside its temporary folder
