@@ -213,3 +213,25 @@ def test_figures_false_draws_nothing_but_measures_everything(tmp_path):
                      tmp_path)  # fmt: skip
     assert pngs(tmp_path) == set()
     assert (tmp_path / "layers.csv").is_file() and isinstance(result["linear_regions"], int)
+
+
+@pytest.mark.parametrize("figures, drawn", [("null", False), ("true", True)])
+def test_sweep_jobs_take_the_activations_for_a_figure_only_when_they_draw_it(
+    tmp_path, monkeypatch, figures, drawn
+):
+    import dataclasses
+
+    from mlplab import diagnostics, job
+    from mlplab.compose import Job
+    from mlplab.settings import flat
+
+    taken = []
+    hidden_activations = diagnostics.hidden_activations
+    monkeypatch.setattr(diagnostics, "hidden_activations",
+                        lambda *a: taken.append(1) or hidden_activations(*a))  # fmt: skip
+    s = make_settings("model.hidden=[4,4]", "trainer.epochs=2", f"trainer.figures={figures}")
+    jobs = [Job(k, (), tmp_path / str(k), flat(s), dataclasses.replace(s, seed=k)) for k in (0, 1)]
+    results = job.run_group(jobs)  # a stack of two sweep jobs
+    assert [r["status"] for r in results] == ["completed"] * 2
+    assert len(taken) == (2 if drawn else 0)
+    assert (tmp_path / "0" / "activations_init.png").is_file() == drawn

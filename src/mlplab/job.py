@@ -128,7 +128,7 @@ class Measurements:
     """
 
     def __init__(self, jobs: list[Job], data: Dataset, loss: str, single: bool) -> None:
-        self.jobs, self.data, self.loss = jobs, data, loss
+        self.jobs, self.data, self.loss, self.single = jobs, data, loss, single
         s = jobs[0].settings
         self.regions = s.trainer.regions if s.trainer.regions is not None else single
         self.grid = diagnostics.region_grid(data.X_train) if self.regions else None
@@ -140,19 +140,19 @@ class Measurements:
 
     def at_init(self, models: list) -> None:
         start = time.perf_counter()
-        self._measure(models, 0)
-        self.regions_init = self._regions(models)
-        figures = [_figures(job.settings, True) for job in self.jobs]
-        for k, model in enumerate(models):
-            if figures[k]:  # activations_init.png
-                acts = diagnostics.hidden_activations(model, self.data.X_train[:ACTIVATION_SAMPLE])
-                self.acts_init[k] = [a.cpu().numpy() for a in acts]
+        stack = self._stack(models)
+        self._measure(models, 0, stack)
+        self.regions_init = self._regions(models, stack)
+        for job, model, acts in zip(self.jobs, models, self.acts_init):
+            if _figures(job.settings, self.single):  # for activations_init.png
+                X = self.data.X_train[:ACTIVATION_SAMPLE]
+                acts += [a.cpu().numpy() for a in diagnostics.hidden_activations(model, X)]
         self.seconds += time.perf_counter() - start
 
     def during(self, model, epoch: int) -> None:
         """layers.csv rows at this epoch of a job trained alone (trainer.layer_stats_every)."""
         start = time.perf_counter()
-        self._measure([model], epoch)
+        self._measure([model], epoch, self._stack([model]))
         self.seconds += time.perf_counter() - start
 
     def at_end(self, fitted: list[FitResult]) -> list[dict]:
@@ -160,27 +160,32 @@ class Measurements:
         start = time.perf_counter()
         models = [f.model for f in fitted]
         ends = [f.model_epoch for f in fitted]  # whose weights each model holds
-        self._measure(models, ends)
-        regions = self._regions(models)
+        stack = self._stack(models)
+        self._measure(models, ends, stack)
+        regions = self._regions(models, stack)
         self.seconds += time.perf_counter() - start
         share = self.seconds / len(models)  # each job's part of the group's measuring time
         inside = []
         for k, end in enumerate(ends):
             rows = self.layers[k]
             keys = {
-                **(
-                    {"linear_regions": regions[k], "linear_regions_init": self.regions_init[k]}
-                    if self.regions
-                    else {}
-                ),  # fmt: skip
                 **diagnostics.summary([r for r in rows if r["epoch"] == end]),
                 **diagnostics.summary([r for r in rows if r["epoch"] == 0], "_init"),
                 "diagnostics_seconds": share,
             }
+            if self.regions:
+                keys["linear_regions"] = regions[k]
+                keys["linear_regions_init"] = self.regions_init[k]
             inside.append({"keys": keys, "layers": rows, "acts_init": self.acts_init[k]})
         return inside
 
-    def _measure(self, models: list, epochs) -> None:
+    def _stack(self, models: list) -> diagnostics.Stack | None:
+        """The models as one stack for the batched passes; None for those that do not stack."""
+        if not self.stacked:
+            return None
+        return diagnostics.stack_models(models, self.jobs[0].settings.model.activation)
+
+    def _measure(self, models: list, epochs, stack) -> None:
         """Append layers.csv rows at ``epochs`` (one per model), unless rows at it are there."""
         epochs = epochs if isinstance(epochs, list) else [epochs] * len(models)
         todo = [
@@ -191,19 +196,17 @@ class Measurements:
         if not todo:
             return
         X, y = self.data.X_train, self.data.y_train
-        if self.stacked:
-            stack = diagnostics.stack_models(models, self.jobs[0].settings.model.activation)
+        if stack is not None:
             tables = diagnostics.stack_layer_stats(stack, X, y, self.loss)
         else:
             tables = [diagnostics.layer_stats(m, X, y, self.loss) for m in models]
         for k in todo:
             self.layers[k] += [{"epoch": epochs[k], **row} for row in tables[k]]
 
-    def _regions(self, models: list) -> list[int | None]:
+    def _regions(self, models: list, stack) -> list[int | None]:
         if self.grid is None:
             return [None] * len(models)
-        if self.stacked:
-            stack = diagnostics.stack_models(models, self.jobs[0].settings.model.activation)
+        if stack is not None:
             return diagnostics.stack_regions(stack, self.grid)
         return [diagnostics.linear_regions(m, self.grid) for m in models]
 
