@@ -274,8 +274,8 @@ def _table_arrays(frame, d: DatasetSettings, where: str) -> tuple[np.ndarray, np
         raise ConfigError(
             f"{where}: feature columns must be numeric; not numeric: {', '.join(bad)}."
         )
-    X = features.to_numpy(float)
-    rows, cols = np.nonzero(~np.isfinite(X))
+    X = features.to_numpy(np.float32)  # a user's table trains in float32: no float64 copy
+    rows, cols = _not_finite(X)
     if len(rows):  # an empty cell, a short row, NaN or inf
         raise ConfigError(
             f"{where}: the features contain NaN, empty or infinite values "
@@ -352,22 +352,36 @@ def flip_labels(y: np.ndarray, fraction: float, n_classes: int, rng) -> np.ndarr
 
 
 def _features(a, name: str, where: str) -> np.ndarray:
-    """``a`` as a finite float (samples, features) array, or the ConfigError that says why not."""
+    """``a`` as a finite float (samples, features) array, or the ConfigError that says why not.
+
+    Float arrays keep their type and are not copied (a user's float32 file stays float32;
+    the generators' float64 sets, all small, keep the precision the seed course ran at);
+    integers and booleans become float32.
+    """
     a = np.asarray(a)
     if a.dtype.kind not in "biuf":
         raise ConfigError(f"{where}: {name} must hold numbers, got dtype {a.dtype}.")
-    a = a.astype(float)[:, None] if a.ndim == 1 else a.astype(float)
+    if a.dtype.kind != "f" or a.dtype.itemsize < 4:
+        a = a.astype(np.float32)
+    a = a[:, None] if a.ndim == 1 else a
     if a.ndim != 2:
         raise ConfigError(f"{where}: {name} must be 2-D (samples x features), got shape {a.shape}.")
     if a.shape[1] == 0:
         raise ConfigError(f"{where}: {name} has no features (shape {a.shape}).")
-    rows, cols = np.nonzero(~np.isfinite(a))
+    rows, cols = _not_finite(a)
     if len(rows):
         raise ConfigError(
             f"{where}: the features contain NaN or infinite values "
             f"(first at {name}[{rows[0]}, {cols[0]}])."
         )
     return a
+
+
+def _not_finite(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the non-finite entries of a 2-D float array (usually none)."""
+    if np.isfinite(a.sum(dtype=np.float64)):  # one buffered pass, no mask: the usual case
+        return np.empty(0, int), np.empty(0, int)
+    return np.nonzero(~np.isfinite(a))
 
 
 def _targets(a, name: str, where: str) -> np.ndarray:
@@ -460,6 +474,30 @@ def split_indices(
     return test, rest[fold == d.fold], rest[fold != d.fold]
 
 
+STATS_CHUNK = 1 << 22  # elements of X per chunk of column_stats (a 32 MB float64 temporary)
+
+
+def column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and population std, accumulated in float64, a chunk of rows at a time.
+
+    Two passes, as ``X.mean(0)`` and ``X.std(0)`` make them; a set that fits one chunk
+    (every generated one) gets NumPy's own numbers bit for bit, a larger one never holds
+    more than a chunk in float64.
+    """
+    mean = X.mean(axis=0, dtype=np.float64)
+    squares = np.zeros_like(mean)
+    rows = max(1, STATS_CHUNK // max(1, X.shape[1]))
+    for i in range(0, len(X), rows):
+        centred = X[i : i + rows] - mean  # float64 (rows, features)
+        squares += (centred * centred).sum(axis=0)
+    return mean, np.sqrt(squares / max(1, len(X)))
+
+
+def _rows(X: np.ndarray, index: np.ndarray) -> torch.Tensor:
+    """X[index] as a new tensor of X's float type (one copy of just those rows)."""
+    return torch.from_numpy(np.take(X, index, axis=0))
+
+
 def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
     """Generate or read the named dataset, split it, and return tensors on ``device``."""
     rng = np.random.default_rng(d.seed)
@@ -476,14 +514,7 @@ def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
     n = len(X)
     y = codes[:n]
     test_idx, val_idx, train_idx = split_indices(n, y, task, d, bool(own_test), rng, where)
-    X_test, y_test = (own_test["X"], codes[n:]) if own_test else (X[test_idx], y[test_idx])
-
-    Xs = {"train": X[train_idx], "val": X[val_idx], "test": X_test}
-    if d.standardize:
-        mean = Xs["train"].mean(axis=0)
-        std = Xs["train"].std(axis=0)
-        std[std == 0] = 1.0  # a constant column stays constant (zero) instead of NaN
-        Xs = {k: (v - mean) / std for k, v in Xs.items()}
+    y_test = codes[n:] if own_test else y[test_idx]
     ys = {"train": y[train_idx], "val": y[val_idx], "test": y_test}
     if d.label_noise:
         if task == "regression":
@@ -494,11 +525,23 @@ def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
         ys["train"] = flip_labels(
             ys["train"], d.label_noise, n_classes, np.random.default_rng([d.seed, 1])
         )
+    # One gather per split, standardized in place: X is never copied whole, and a float32
+    # file never has a float64 copy (the statistics accumulate in float64 a chunk at a time).
+    Xs = {"train": _rows(X, train_idx), "val": _rows(X, val_idx)}
+    X_test = own_test["X"] if own_test else X
+    Xs["test"] = _rows(X_test, np.arange(len(X_test)) if own_test else test_idx)
+    if d.standardize:
+        mean, std = column_stats(Xs["train"].numpy())
+        std[std == 0] = 1.0  # a constant column stays constant (zero) instead of NaN
+        dtype = Xs["train"].dtype
+        mean, std = torch.from_numpy(mean).to(dtype), torch.from_numpy(std).to(dtype)
+        for v in Xs.values():
+            v.sub_(mean).div_(std)
 
     def tensors(split):
         if len(Xs[split]) == 0:
             return None, None
-        Xt = torch.as_tensor(Xs[split], dtype=torch.float32, device=device)
+        Xt = Xs[split].to(device=device, dtype=torch.float32)
         yt = torch.as_tensor(ys[split], device=device)
         yt = (
             yt.float().reshape(-1, 1)
