@@ -394,6 +394,25 @@ def test_a_stacks_layer_statistics_are_each_models_own(activation, widths):
                     assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), key
 
 
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_a_stacks_statistics_in_chunks_are_those_of_one_pass(activation):
+    # budget 64 with 3 models of width <= 16: one row per chunk, the last one shorter
+    models, data, loss = stack_of(activation, [[16, 4], [9, 12], [16, 16]], dataset="tabular")
+    stack = diagnostics.stack_models(models, activation)
+    one_pass = diagnostics.stack_layer_stats(stack, data.X_train, data.y_train, loss)
+    for budget in (64, 48 * 25, 48 * 333):
+        chunked = diagnostics.stack_layer_stats(stack, data.X_train, data.y_train, loss, budget)
+        for got, expected in zip(chunked, one_pass):
+            for a, b in zip(got, expected):
+                for key in a:
+                    if a[key] is None or isinstance(a[key], str):
+                        assert a[key] == b[key], key
+                    else:
+                        assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-9), key
+    # the dead units are counted over every chunk: a unit alive on one row only is alive
+    assert one_pass[0][0]["dead_fraction"] < 1
+
+
 def test_a_stacks_statistics_can_tell_its_models_apart():
     """The comparison above can fail: another model's numbers are not these."""
     models, data, loss = stack_of("relu", [[8], [8]])

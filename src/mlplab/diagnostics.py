@@ -336,42 +336,69 @@ def _real_units(stack: Stack, l: int) -> torch.Tensor:
 
 
 def stack_layer_stats(
-    stack: Stack, X: torch.Tensor, y: torch.Tensor | None, loss: str | None
+    stack: Stack,
+    X: torch.Tensor,
+    y: torch.Tensor | None,
+    loss: str | None,
+    budget: int = 1 << 22,
 ) -> list[list[dict]]:
-    """``layer_stats`` of every model of the stack: one list of rows per model."""
+    """``layer_stats`` of every model of the stack: one list of rows per model.
+
+    The rows of ``X`` are taken a chunk at a time (``budget`` bounds the activations a
+    chunk holds, K x rows x width), and every sum (of outputs, squares, |outputs|, zeros,
+    and the loss gradients, weighted by each chunk's share of the rows) accumulates in
+    float64, so the numbers are those of one pass over all of ``X``
+    (tests/test_diagnostics.py holds them together) at a bounded memory.
+    """
     from .stacked import STACKED_ACTIVATIONS, stack_scores
 
     act = STACKED_ACTIVATIONS[stack.activation][0]
-    K, depth = len(stack.widths), len(stack.layers)
+    K, depth, N = len(stack.widths), len(stack.layers), len(X)
+    widest = max(W.shape[2] for W, _ in stack.layers)
+    rows = max(1, budget // (K * widest))
     Ws = [W.detach().clone().requires_grad_(loss is not None) for W, _ in stack.layers]
-    with torch.enable_grad():
-        h, outputs = X.expand(K, -1, -1), []
-        for l, (W, (_, b)) in enumerate(zip(Ws, stack.layers)):
-            h = torch.baddbmm(b, h, W)
-            h = act(h) if l < depth - 1 else h
-            outputs.append(h)
-        grads = None
-        if loss is not None:
-            per_model = stack_scores(outputs[-1], targets_for(y, loss), loss)[0]  # (K,)
-            grads = torch.autograd.grad(per_model.sum(), Ws)
+    f64 = {"dtype": torch.float64, "device": X.device}
+    # per layer, per model: sum, sum of squares, sum of |a|, zeros; per unit: ever nonzero
+    sums = [torch.zeros(K, 4, **f64) for _ in range(depth)]
+    alive = [torch.zeros(K, W.shape[2], dtype=torch.bool, device=X.device) for W in Ws]
+    grads = [torch.zeros(W.shape, **f64) for W in Ws] if loss is not None else None
+    for i in range(0, N, rows):
+        x = X[i : i + rows]
+        with torch.enable_grad():
+            h, outputs = x.expand(K, -1, -1), []
+            for l, (W, (_, b)) in enumerate(zip(Ws, stack.layers)):
+                h = torch.baddbmm(b, h, W)
+                h = act(h) if l < depth - 1 else h
+                outputs.append(h)
+            if loss is not None:
+                per_model = stack_scores(outputs[-1], targets_for(y[i : i + rows], loss), loss)[0]
+                chunk = torch.autograd.grad(per_model.sum() * (len(x) / N), Ws)
+                for total, g in zip(grads, chunk):
+                    total += g
+        with torch.no_grad():
+            for l, out in enumerate(outputs):
+                out = out.detach()
+                sums[l] += torch.stack(
+                    [out.sum((1, 2), dtype=torch.float64), _norm(out, 2) ** 2, _norm(out, 1),
+                     (out == 0).sum((1, 2)).double()], 1,
+                )  # fmt: skip
+                alive[l] |= (out != 0).any(1)
     numbers = []
-    N = len(X)
     with torch.no_grad():
-        for l, out in enumerate(outputs):
+        for l in range(depth):
             # Sums over every unit, less what the padding adds: a padded unit's weights and
             # bias are zero, so it outputs act(0) on every row (sigmoid's is 0.5). float64
             # accumulators: an exploding init's squares overflow float32.
-            out = out.detach()
-            widths = out.new_tensor([w[l] for w in stack.widths], dtype=torch.float64)
-            pad = out.shape[2] - widths  # (K,) padded units
+            widths = torch.tensor([w[l] for w in stack.widths], **f64)
+            pad = Ws[l].shape[2] - widths  # (K,) padded units
             c = float(act(torch.zeros(()))) if l < depth - 1 else 0.0
             n = N * widths
-            total = out.sum((1, 2), dtype=torch.float64) - N * pad * c
-            squares = _norm(out, 2) ** 2 - N * pad * c * c
-            absolute = _norm(out, 1) - N * pad * abs(c)
-            zero = out == 0
-            zeros = zero.sum((1, 2)) - N * pad * (c == 0)
-            dead = zero.all(1).sum(1) - pad * (c == 0)
+            total, squares, absolute, zeros = sums[l].unbind(1)
+            total = total - N * pad * c
+            squares = squares - N * pad * c * c
+            absolute = absolute - N * pad * abs(c)
+            zeros = zeros - N * pad * (c == 0)
+            dead = (~alive[l]).sum(1) - pad * (c == 0)
             mean = total / n
             std = (squares / n - mean**2).clamp_min(0).sqrt()
             weight = _norm(Ws[l].detach(), 2)

@@ -172,6 +172,28 @@ def _loss_grad(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     return grad.div_(out.shape[1])
 
 
+EVAL_BUDGET = 1 << 24  # floats of activations one evaluation chunk may hold (64 MB)
+
+
+def _scores_in_chunks(layers, X, y, activation: str, loss: str) -> list[torch.Tensor]:
+    """``stack_scores`` of every model on all of X, a chunk of rows at a time: (K,) float64 each.
+
+    A chunk's means are weighted by its rows in float64, which is exact for one chunk
+    (a float32 times an integer, divided by it again): small sets get the one-pass numbers.
+    """
+    K, widest = layers[0][0].shape[0], max(W.shape[2] for W, _ in layers)
+    rows = max(1, EVAL_BUDGET // (K * widest))
+    totals = None
+    for i in range(0, len(X), rows):
+        x = X[i : i + rows]
+        weighted = [
+            value.double() * len(x)
+            for value in stack_scores(_predict(layers, x, activation), y[i : i + rows], loss)
+        ]
+        totals = weighted if totals is None else [a + b for a, b in zip(totals, weighted)]
+    return [total / len(X) for total in totals]
+
+
 def stack_scores(out: torch.Tensor, y: torch.Tensor, loss: str) -> list[torch.Tensor]:
     """Per-model (K,) loss [and accuracy] for out (K, N, out) against shared targets y."""
     K = out.shape[0]
@@ -394,8 +416,6 @@ def fit_many(
     shuffles = {s.seed: torch.Generator().manual_seed(s.seed + 1) for s in settings_list}
     y_train = targets_for(data.y_train, loss)
     y_val = None if data.y_val is None else targets_for(data.y_val, loss)
-    # Both splits in one eval-mode forward pass: every row is independent there.
-    X_eval = data.X_train if data.X_val is None else torch.cat([data.X_train, data.X_val])
     start = time.perf_counter()
 
     def record(epoch: int) -> list[int]:
@@ -404,9 +424,13 @@ def fit_many(
         A model that diverged keeps the weights it diverged with; one whose patience
         ran out gets its best epoch's weights, as fit gives them.
         """
-        out = _predict(_layers(stack.params, slots), X_eval, activation)
-        train = stack_scores(out[:, :n], y_train, loss)
-        val = [] if data.X_val is None else stack_scores(out[:, n:], y_val, loss)
+        layers = _layers(stack.params, slots)
+        train = _scores_in_chunks(layers, data.X_train, y_train, activation, loss)
+        val = (
+            []
+            if data.X_val is None
+            else _scores_in_chunks(layers, data.X_val, y_val, activation, loss)
+        )
         per_model = torch.stack(train + val, 1).tolist()  # (K, metrics): one host sync
         seconds = (time.perf_counter() - start) / K0
         live, improved, stopped = [], [], []
@@ -447,11 +471,12 @@ def fit_many(
         K, layers = len(stack.members), _layers(stack.params, slots)
         grads = torch.empty_like(stack.params)  # (K, P), written by _backward
         perms = {seed: torch.randperm(n, generator=g) for seed, g in shuffles.items()}
-        order = torch.cat([perms[m.settings.seed] for m in stack.members]).to(device)
-        X = data.X_train.index_select(0, order).view(K, n, -1)  # (K, n, in)
-        Y = y_train.index_select(0, order).view(K, n, *y_train.shape[1:])
+        order = torch.stack([perms[m.settings.seed] for m in stack.members]).to(device)  # (K, n)
         for i in range(0, n, batch):
-            x, y = X[:, i : i + batch], Y[:, i : i + batch]
+            # each model's batch gathered from the one shared X: no per-model copy of the data
+            rows = order[:, i : i + batch]
+            x = data.X_train.index_select(0, rows.reshape(-1)).view(K, rows.shape[1], -1)
+            y = y_train.index_select(0, rows.reshape(-1)).view(K, rows.shape[1], *y_train.shape[1:])
             masks = (
                 _dropout_masks(stack.members, sizes, len(x[0]), device) if stack.dropout else None
             )
