@@ -10,11 +10,16 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .settings import ConfigError, DatasetSettings, choose
+
+# torch is imported where tensors are made (load): the process that plans a sweep reads
+# the data's shape (shape_of) without it.
+if TYPE_CHECKING:
+    import torch
 
 TASKS = ("binary", "multiclass", "regression")
 
@@ -39,6 +44,8 @@ class Dataset:
     target_dim: int  #: columns of y for regression, 1 otherwise
 
     def to(self, device) -> Dataset:
+        import torch
+
         fields = {
             k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()
         }
@@ -310,6 +317,48 @@ DATASETS = {
 }
 
 
+def shape_of(d: DatasetSettings) -> tuple[int, int] | None:
+    """(samples, features) of the dataset ``d`` names, found cheaply, for planning a sweep.
+
+    A generated set is drawn (NumPy only, small); a file's shape comes from its headers
+    (.npz, .parquet) or, for a .csv, from its header line and the length of its first lines.
+    None when it cannot be told: loading the data will say why.
+    """
+    try:
+        if d.name == "file":
+            return _file_shape(Path(d.path).expanduser())
+        out = DATASETS[choose("dataset", d.name, DATASETS)](d, np.random.default_rng(d.seed))
+        X = np.asarray(out["X"] if isinstance(out, dict) else out[0])
+    except (*UNREADABLE, ConfigError, KeyError, ImportError, TypeError):
+        return None
+    return len(X), (X.shape[1] if X.ndim == 2 else 1)
+
+
+def _file_shape(path: Path) -> tuple[int, int] | None:
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with zipfile.ZipFile(path) as archive, archive.open("X.npy") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}
+            if major not in read:
+                return None
+            shape = read[major](f)[0]
+        return shape[0], (shape[1] if len(shape) == 2 else 1)
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(path).metadata
+        return meta.num_rows, meta.num_columns - 1
+    with open(path, "rb") as f:
+        head = f.read(1 << 16).splitlines()
+    if len(head) < 2:
+        return None
+    sample = head[1:-1] or head[1:]  # the last line read may be cut short
+    per_row = sum(len(line) + 1 for line in sample) / len(sample)
+    rows = int((path.stat().st_size - len(head[0]) - 1) / per_row)
+    return rows, len(head[0].split(b",")) - 1
+
+
 # ---------------------------------------------------------------- task, split, tensors
 
 
@@ -495,11 +544,15 @@ def column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _rows(X: np.ndarray, index: np.ndarray) -> torch.Tensor:
     """X[index] as a new tensor of X's float type (one copy of just those rows)."""
+    import torch
+
     return torch.from_numpy(np.take(X, index, axis=0))
 
 
 def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
     """Generate or read the named dataset, split it, and return tensors on ``device``."""
+    import torch
+
     rng = np.random.default_rng(d.seed)
     where = f"dataset.path={d.path!r}" if d.name == "file" else f"dataset={d.name}"
     out = DATASETS[choose("dataset", d.name, DATASETS)](d, rng)

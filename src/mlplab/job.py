@@ -11,6 +11,7 @@ statistics and ``result.json`` (written last: a folder with a result.json is com
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import traceback
 from pathlib import Path
@@ -19,10 +20,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import diagnostics, loggers, provenance
+from . import diagnostics, grouping, loggers, provenance
 from .compose import Job
 from .data import Dataset, load
-from .grouping import stackable
 from .model import count_params, resolve_init
 from .progress import ProgressBar
 from .results import (
@@ -56,8 +56,11 @@ ACTIVATION_SAMPLE = 2000  # rows of X_train kept for the activation histograms
 MEASURED_ROWS = 4096
 
 
-def run_group(jobs: list[Job], single: bool = False) -> list[dict]:
+def run_group(jobs: list[Job], single: bool = False, threads: int | None = None) -> list[dict]:
     """Train, measure and write every job of one group; return their results.
+
+    ``threads``: torch's threads for the group, as the sweep's plan chose them
+    (``trainer.threads`` overrides; None: as ``grouping.threads_for`` gives one run alone).
 
     ``single``: a run of its own (``mlplab-run`` without ``-m``): a progress bar, and by
     default figures and linear-region counts, which sweep jobs leave out. A group that
@@ -65,18 +68,17 @@ def run_group(jobs: list[Job], single: bool = False) -> list[dict]:
     failed (its ``result.json`` says why) and never raises. Once the folders are written,
     the group is reported to the loggers its jobs ask for (``logger=tensorboard|mlflow``).
     """
-    results = _train_group(jobs, single, provenance.now())
+    results = _train_group(jobs, single, provenance.now(), threads)
     loggers.log_group(jobs, results, single)
     return results
 
 
-def _train_group(jobs: list[Job], single: bool, started) -> list[dict]:
+def _train_group(jobs: list[Job], single: bool, started, threads: int | None = None) -> list[dict]:
     first = jobs[0].settings
-    if first.trainer.threads:
-        torch.set_num_threads(first.trainer.threads)
     try:
-        data = load(first.dataset, resolve_device(first.trainer.device, jobs[0].num))
+        data = _load(first.dataset, resolve_device(first.trainer.device, jobs[0].num))
         built = [build_model(job.settings, data) for job in jobs]
+        torch.set_num_threads(first.trainer.threads or threads or _threads_alone(first, data))
     except Exception as exc:  # bad data (a user's file), a loss that does not fit, no device
         if single and isinstance(exc, ConfigError):
             raise  # a run of its own says it in one line and leaves nothing
@@ -92,12 +94,28 @@ def _train_group(jobs: list[Job], single: bool, started) -> list[dict]:
         measured = measuring.at_end(fitted)
     except Exception as exc:
         if len(jobs) > 1:  # out of memory for the whole stack, say: one by one instead
-            return [result for job in jobs for result in _train_group([job], False, started)]
+            return [
+                result for job in jobs for result in _train_group([job], False, started, threads)
+            ]
         return [_record_failure(jobs[0], exc, started)]
     return [
         _write_job(job, data, loss, fit_result, inside, single, started)
         for job, fit_result, inside in zip(jobs, fitted, measured)
     ]
+
+
+@functools.lru_cache(maxsize=1)
+def _load(d, device) -> Dataset:
+    """``data.load``, done once for the groups a worker runs one after another on the same
+    data (an MNIST-sized file takes ~0.5 s to read and split; nothing writes to its tensors)."""
+    return load(d, device)
+
+
+def _threads_alone(s: RunSettings, data: Dataset) -> int:
+    """Threads for a run that has the machine to itself (``grouping.threads_for``)."""
+    samples = sum(len(X) for X in (data.X_train, data.X_val, data.X_test) if X is not None)
+    price = grouping.stack_seconds([s], grouping.Shape(samples, data.in_dim))
+    return grouping.threads_for(price, cores=grouping.usable_cores(), units=1)
 
 
 def run_single(s: RunSettings, run_dir: Path, overrides: list[str] = ()) -> dict:
@@ -136,7 +154,7 @@ class Measurements:
         s = jobs[0].settings
         self.regions = s.trainer.regions if s.trainer.regions is not None else single
         self.grid = diagnostics.region_grid(data.X_train) if self.regions else None
-        self.stacked = len(jobs) > 1 or stackable(s)
+        self.stacked = len(jobs) > 1 or grouping.stackable(s)
         self.layers: list[list[dict]] = [[] for _ in jobs]
         self.regions_init: list[int | None] = [None] * len(jobs)
         self.acts_init: list[list[np.ndarray]] = [[] for _ in jobs]

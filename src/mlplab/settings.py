@@ -122,7 +122,7 @@ class TrainerSettings:
     epochs: int  #: passes over the training split; 0 evaluates the initial network
     batch_size: int | None  #: minibatch size; null = full batch
     device: str  #: auto | cpu | cuda
-    threads: int | None  #: torch intra-op threads; 1 is fastest for small models
+    threads: int | None  #: torch intra-op threads; null = the plan's (grouping.threads_for)
     progress: bool  #: a progress bar for runs longer than a few seconds
     timing: bool  #: fill history.csv's seconds column (then two runs' files differ in it)
     layer_stats_every: int | None  #: layers.csv rows every N epochs too (null/0: init, end)

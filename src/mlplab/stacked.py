@@ -511,19 +511,3 @@ def _clip(grads: torch.Tensor, max_norm: torch.Tensor) -> None:
     norm = torch.linalg.vector_norm(grads, dim=1, keepdim=True)
     scale = (max_norm / (norm + CLIP_EPS)).clamp_(max=1.0)
     grads.mul_(torch.where(max_norm.isinf(), 1.0, scale))
-
-
-def train_group(settings_list: list[RunSettings]) -> list[FitResult]:
-    """One task of a sweep: load the group's data and train it with ``fit_many``.
-
-    What hydra/launcher=stacked hands to this process, a Ray worker or a submitit job;
-    the data are built where the training runs (the generators are seeded, files are
-    read from shared storage).
-    """
-    from .data import load
-    from .train import resolve_device
-
-    first = settings_list[0]
-    if first.trainer.threads:
-        torch.set_num_threads(first.trainer.threads)
-    return fit_many(settings_list, load(first.dataset, resolve_device(first.trainer.device)))

@@ -23,44 +23,61 @@ class Plan:
 
     done: list = field(default_factory=list)  #: complete already (resume): skipped
     invalid: list = field(default_factory=list)  #: settings refused: recorded as failed
-    stacks: list = field(default_factory=list)  #: lists of jobs trained together, biggest first
-    alone: list = field(default_factory=list)  #: jobs trained by themselves with fit
+    groups: list = field(
+        default_factory=list
+    )  #: the units of work (lists of jobs), costliest first
+    threads: list = field(default_factory=list)  #: torch threads for each group
+    why: list = field(default_factory=list)  #: each group's estimated seconds and padding
 
     @property
-    def groups(self) -> list[list]:
-        """The units of work: every stack, then each job alone as a group of one."""
-        return self.stacks + [[job] for job in self.alone]
+    def stacks(self) -> list[list]:
+        """The groups of several jobs, trained together by fit_many."""
+        return [group for group in self.groups if len(group) > 1]
+
+    @property
+    def alone(self) -> list:
+        """The jobs trained by themselves with fit."""
+        return [group[0] for group in self.groups if len(group) == 1]
 
 
-def make_plan(jobs: list, max_models: int) -> Plan:
-    """Skip the complete jobs, set the invalid ones aside, and stack the rest.
+def make_plan(jobs: list, max_models: int, cores: int) -> Plan:
+    """Skip the complete jobs, set the invalid ones aside, and plan the rest by cost.
 
-    Jobs that stack (``mlplab.grouping.stack_key``) are sorted by width before they are
-    cut into stacks of at most ``max_models``, so a stack pads its narrow models little.
+    ``mlplab.grouping.plan`` prices the stacks from the data's shape (read once per
+    dataset), stacks where that is cheaper, and cuts the work for ``cores`` workers.
     Per-epoch layer statistics (``trainer.layer_stats_every``) need fit's own loop.
     """
-    from mlplab.grouping import stack_groups
+    from mlplab import grouping
+    from mlplab.data import shape_of
     from mlplab.results import is_complete
 
     plan = Plan()
-    todo = []
+    todo, alone = [], []
     for job in jobs:
         if is_complete(job.run_dir):
             plan.done.append(job)
         elif job.settings is None:
             plan.invalid.append(job)
         elif job.settings.trainer.layer_stats_every:
-            plan.alone.append(job)
+            alone.append([job])
         else:
             todo.append(job)
-    todo.sort(key=lambda job: (max(job.settings.model.hidden, default=0), job.num))
-    for group in stack_groups([job.settings for job in todo], max_models):
-        if len(group) > 1:
-            plan.stacks.append([todo[i] for i in group])
-        else:
-            plan.alone.append(todo[group[0]])
-    plan.stacks.sort(key=len, reverse=True)  # the biggest first: the workers end together
-    plan.alone.sort(key=lambda job: job.num)
+    settings = [job.settings for job in todo]
+    shapes = {}
+    for s in settings:
+        if s.dataset not in shapes:
+            found = shape_of(s.dataset)
+            shapes[s.dataset] = grouping.Shape(*found) if found else None
+    memory = grouping.available_memory() / max(1, cores)
+    units = grouping.plan(settings, shapes, cores, max_models, memory)
+    plan.groups = [[todo[i] for i in unit] for unit in units] + alone
+    for group in plan.groups:
+        price = grouping.stack_seconds(
+            [job.settings for job in group], shapes.get(group[0].settings.dataset)
+        )
+        plan.why.append(price)
+        threads = grouping.threads_for(price, cores, len(plan.groups))
+        plan.threads.append(group[0].settings.trainer.threads or threads)
     return plan
 
 
@@ -81,7 +98,7 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list
 
     configs = job_configs(launcher)
     jobs = configs.jobs(job_overrides, first)
-    plan = make_plan(jobs, launcher.max_models)
+    plan = make_plan(jobs, launcher.max_models, worker_count(launcher))
     configs.sweep_dir.mkdir(parents=True, exist_ok=True)
     results = {
         job.num: {**read_result(job.run_dir), "run_dir": str(job.run_dir)} for job in plan.done
@@ -91,7 +108,7 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list
     results.update((job.num, result) for job, result in zip(plan.invalid, invalid))
     fail_fast = bool(launcher.config.sweep.get("fail_fast", False))
     groups = plan.groups
-    workers = worker_count(launcher, jobs, len(groups))
+    workers = min(worker_count(launcher), max(1, len(groups)))
     print(f"mlplab: {summary_line(plan, workers, launcher.groups_on)}", file=sys.stderr)
     handler = logging.FileHandler(configs.sweep_dir / LOG_FILE)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
@@ -101,7 +118,7 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list
     try:
         log.info(summary_line(plan, workers, launcher.groups_on))
         if groups and not (fail_fast and plan.invalid):
-            results.update(run(launcher, groups, workers, fail_fast))
+            results.update(run(launcher, groups, plan.threads, workers, fail_fast))
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -128,29 +145,32 @@ def summary_line(plan: Plan, workers: int, place: str) -> str:
 
 
 def describe(launcher, job_overrides: Sequence[Sequence[str]]) -> str:
-    """The plan as text: the counts, then one line per stack (what it shares, its widths)."""
+    """The plan as text: the counts, then one line per unit of work (what it shares, its
+    widths, and why: its estimated time, padding and threads)."""
     jobs = job_configs(launcher).jobs(job_overrides, 0)
-    plan = make_plan(jobs, launcher.max_models)
-    workers = worker_count(launcher, jobs, len(plan.groups))
+    plan = make_plan(jobs, launcher.max_models, worker_count(launcher))
+    workers = min(worker_count(launcher), max(1, len(plan.groups)))
     lines = [summary_line(plan, workers, launcher.groups_on)]
-    for i, stack in enumerate(plan.stacks):
-        s = stack[0].settings
-        widths = sorted({max(j.settings.model.hidden, default=0) for j in stack})
+    for i, (group, price, threads) in enumerate(zip(plan.groups, plan.why, plan.threads)):
+        s = group[0].settings
+        cost = (f"~{price.seconds:.3g} s, {price.padding:.0%} padding, "
+                f"{'arithmetic' if price.arithmetic >= 0.5 else 'overhead'}-bound, "
+                f"{threads} thread{'s' if threads > 1 else ''}")  # fmt: skip
+        widths = sorted({max(j.settings.model.hidden, default=0) for j in group})
         shown = ", ".join(map(str, widths[:8])) + (", ..." if len(widths) > 8 else "")
+        what = f"{len(group)} models" if len(group) > 1 else "alone"
         lines.append(
-            f"  stack {i + 1}: {len(stack)} models, dataset={s.dataset.name} depth={len(s.model.hidden)} "
-            f"activation={s.model.activation} optimizer={s.optimizer.name} "
-            f"epochs={s.trainer.epochs}, widths {shown}"
+            f"  {i + 1}. {what} ({cost}): dataset={s.dataset.name} "
+            f"depth={len(s.model.hidden)} activation={s.model.activation} "
+            f"optimizer={s.optimizer.name} epochs={s.trainer.epochs}, widths {shown}"
         )
-    for job in plan.alone:
-        lines.append(f"  alone: {' '.join(job.overrides)}")
     for job in plan.invalid:
         lines.append(f"  invalid: {' '.join(job.overrides)}: {job.error}")
     return "\n".join(lines)
 
 
-def worker_count(launcher, jobs: list, groups: int) -> int:
-    """``hydra.launcher.workers``, or one per usable core; never more than the stacks.
+def worker_count(launcher) -> int:
+    """``hydra.launcher.workers``, or one per usable core.
 
     1 (this process only) outside Linux (workers are forked) and once this process has
     started CUDA (a CUDA context does not survive a fork). This process plans and writes
@@ -160,12 +180,16 @@ def worker_count(launcher, jobs: list, groups: int) -> int:
     torch = sys.modules.get("torch")
     if sys.platform != "linux" or (torch is not None and torch.cuda.is_initialized()):
         return 1
-    cores = len(os.sched_getaffinity(0))
-    return max(1, min(launcher.workers or cores, groups))
+    from mlplab.grouping import usable_cores
+
+    return max(1, launcher.workers or usable_cores())
 
 
-def run(launcher, groups: list[list], workers: int, fail_fast: bool) -> dict[int, dict]:
-    """Run the groups; record each finished job on the progress bar and in the log.
+def run(
+    launcher, groups: list[list], threads: list[int], workers: int, fail_fast: bool
+) -> dict[int, dict]:
+    """Run the groups (each on its ``threads``); record each finished job on the progress
+    bar and in the log.
 
     With ``fail_fast``, stop launching groups once one has a job that did not complete.
     """
@@ -175,7 +199,7 @@ def run(launcher, groups: list[list], workers: int, fail_fast: bool) -> dict[int
     failed = 0
     bar = ProgressBar(total=sum(map(len, groups)), unit="job", desc="sweep", dynamic_ncols=True,
                       disable=None, postfix={"failed": 0})  # fmt: skip
-    done = _each_done(launcher, groups, workers)
+    done = _each_done(launcher, list(zip(groups, threads)), workers)
     try:
         for group, outcome in done:
             for job, result in zip(group, outcome):
@@ -196,21 +220,21 @@ def run(launcher, groups: list[list], workers: int, fail_fast: bool) -> dict[int
 PLACES = ("local", "ray", "submitit")
 
 
-def _each_done(launcher, groups: list[list], workers: int) -> Iterator[tuple[list, list[dict]]]:
-    """(group, its results) for every group, as they finish, wherever they run."""
+def _each_done(launcher, tasks: list[tuple], workers: int) -> Iterator[tuple[list, list[dict]]]:
+    """(group, its results) for every (group, threads), as they finish, wherever they run."""
     if launcher.groups_on == "ray":
-        yield from _on_ray(groups, launcher.options["ray_init"])
+        yield from _on_ray(tasks, launcher.options["ray_init"])
     elif launcher.groups_on == "submitit":
         sweep_dir = launcher.jobs.sweep_dir
-        yield from _on_submitit(groups, launcher.options["submitit"], sweep_dir)
+        yield from _on_submitit(tasks, launcher.options["submitit"], sweep_dir)
     elif workers == 1:
-        for group in groups:
-            yield group, run_group(group)
+        for group, threads in tasks:
+            yield group, run_group(group, threads)
     else:
-        yield from _on_pool(groups, workers)
+        yield from _on_pool(tasks, workers)
 
 
-def _on_pool(groups: list[list], workers: int) -> Iterator[tuple[list, list[dict]]]:
+def _on_pool(tasks: list[tuple], workers: int) -> Iterator[tuple[list, list[dict]]]:
     """The groups on a pool of forked processes (they start with torch loaded).
 
     A worker that dies (killed, out of memory) breaks the pool: the groups it left
@@ -222,7 +246,7 @@ def _on_pool(groups: list[list], workers: int) -> Iterator[tuple[list, list[dict
 
     # Imported here, before the fork, so that every worker starts with torch loaded (two
     # processes importing torch at once take ~3 s each here; a fork takes milliseconds).
-    from mlplab.job import run_group
+    import mlplab.job  # noqa: F401
 
     # Fork starts a worker in milliseconds with torch loaded; but a lock that another
     # thread holds at the fork stays held in the child, so with threads alive (a notebook's
@@ -236,14 +260,14 @@ def _on_pool(groups: list[list], workers: int) -> Iterator[tuple[list, list[dict
     pool = ProcessPoolExecutor(workers, context, initializer=_worker_start)
     left = []
     try:
-        futures = {pool.submit(run_group, group): group for group in groups}
+        futures = {pool.submit(run_group, *task): task for task in tasks}
         for future in as_completed(futures):
             try:
                 outcome = future.result()
             except BrokenProcessPool:
                 left.append(futures[future])
                 continue
-            yield futures[future], outcome
+            yield futures[future][0], outcome
     except GeneratorExit:  # the caller stops early (sweep.fail_fast): let running ones end
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -255,8 +279,8 @@ def _on_pool(groups: list[list], workers: int) -> Iterator[tuple[list, list[dict
     pool.shutdown()
     if left:
         log.warning(f"a worker process died; running its {len(left)} groups here")
-        for group in left:
-            yield group, run_group(group)
+        for group, threads in left:
+            yield group, run_group(group, threads)
 
 
 def _worker_start() -> None:
@@ -273,15 +297,15 @@ def _worker_start() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_group(group: list) -> list[dict]:
+def run_group(group: list, threads: int = 1) -> list[dict]:
     """``mlplab.job.run_group``, imported where the group runs: in a worker, a Ray task or a
     submitit job. This process never imports torch for the jobs it hands out."""
     from mlplab.job import run_group as run
 
-    return run(group)
+    return run(group, threads=threads)
 
 
-def _on_ray(groups: list[list], ray_init: dict) -> Iterator[tuple[list, list[dict]]]:
+def _on_ray(tasks: list[tuple], ray_init: dict) -> Iterator[tuple[list, list[dict]]]:
     import ray
 
     started = not ray.is_initialized()
@@ -289,7 +313,7 @@ def _on_ray(groups: list[list], ray_init: dict) -> Iterator[tuple[list, list[dic
         ray.init(**ray_init)
     try:
         task = ray.remote(num_cpus=1)(run_group)
-        pending = {task.remote(group): group for group in groups}
+        pending = {task.remote(group, threads): group for group, threads in tasks}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             yield pending.pop(ready[0]), ray.get(ready[0])
@@ -299,7 +323,7 @@ def _on_ray(groups: list[list], ray_init: dict) -> Iterator[tuple[list, list[dic
 
 
 def _on_submitit(
-    groups: list[list], options: dict, sweep_dir: Path
+    tasks: list[tuple], options: dict, sweep_dir: Path
 ) -> Iterator[tuple[list, list[dict]]]:
     import submitit
 
@@ -308,5 +332,6 @@ def _on_submitit(
         folder=sweep_dir / ".submitit" / "%j", cluster=params.pop("cluster", None)
     )
     executor.update_parameters(**params)
-    for group, job in zip(groups, executor.map_array(run_group, groups)):
+    groups, threads = [list(x) for x in zip(*tasks)] if tasks else ([], [])
+    for group, job in zip(groups, executor.map_array(run_group, groups, threads)):
         yield group, job.result()
