@@ -35,6 +35,7 @@ def dataset(*overrides):
         ("breast_cancer", 30, "binary", 2, 455, 114),
         ("digits", 64, "multiclass", 10, 1438, 359),
         ("diabetes", 10, "regression", 0, 354, 88),
+        ("mnist1d", 40, "multiclass", 10, 3200, 800),
     ],
 )
 def test_every_dataset_loads_with_its_task_and_sizes(name, in_dim, task, n_classes, n_train, n_val):
@@ -576,3 +577,31 @@ def test_bad_new_dataset_key_through_the_cli_exits_2_and_writes_nothing(tmp_path
         "mlplab: error: dataset.label_noise must be in [0.0, 1.0], got 2.0."
     ]
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no run folder, no file
+
+
+def test_mnist1d_is_the_published_split_made_offline(monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("dataset=mnist1d reached for the network")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    d = load(dataset("dataset=mnist1d", "dataset.val_fraction=0"))
+    assert (len(d.X_train), len(d.X_test), d.in_dim, d.n_classes) == (4000, 1000, 40, 10)
+    # all ten classes in both splits, about 400 and 100 of each
+    assert torch.bincount(d.y_train).tolist() == pytest.approx([400] * 10, abs=60)
+    assert torch.bincount(d.y_test).tolist() == pytest.approx([100] * 10, abs=30)
+    again = load(dataset("dataset=mnist1d", "dataset.val_fraction=0"))
+    assert torch.equal(d.X_train, again.X_train) and torch.equal(d.y_test, again.y_test)
+
+
+def test_mnist1d_without_its_package_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mnist1d", None)  # as if not installed: import fails
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)
+    with pytest.raises(
+        ConfigError, match=r"^dataset=mnist1d needs .*pip install 'mlplab\[mnist1d\]'"
+    ):
+        load(dataset("dataset=mnist1d"))

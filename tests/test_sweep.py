@@ -144,24 +144,28 @@ def kill_when(proc, done, deadline=300):
 
 
 @pytest.mark.parametrize(
-    "seeds, quick, slow",
+    "seeds, first, last, workers",
     [
-        # 8 jobs of 2 epochs stack apart from 8 of 2500: the kill lands once the quick
-        # stack is written, while the slow one (hundreds of times the work) still trains
-        ("range(8)", 2, 2500),
-        # 2000 jobs: 1000 of one epoch (4 stacks) and 1000 of 400 epochs (4 stacks)
-        ("range(1000)", 1, 400),
+        # One worker runs the plan in its order, the costliest stack first: the 8 jobs of
+        # 2500 epochs, then the 8 of 1250. The kill lands once the first are written,
+        # while the last still train (half the first's time; the poll takes 50 ms).
+        ("range(8)", 2500, 1250, 1),
+        # 2000 jobs on two workers: 1000 of 400 epochs (4 stacks, two per worker, dealt
+        # first: the plan's order is its makespan's), then 1000 of 100 (4 stacks)
+        ("range(1000)", 400, 100, 2),
     ],
 )
-def test_killed_sweep_aggregates_then_resumes_running_each_job_once(tmp_path, seeds, quick, slow):
-    args = ["-m", f"seed={seeds}", f"trainer.epochs={quick},{slow}", "model.hidden=[2]",
-            "hydra.launcher.workers=2", "hydra.sweep.dir=sweep"]  # fmt: skip
+def test_killed_sweep_aggregates_then_resumes_running_each_job_once(
+    tmp_path, seeds, first, last, workers
+):
+    args = ["-m", f"seed={seeds}", f"trainer.epochs={first},{last}", "model.hidden=[2]",
+            f"hydra.launcher.workers={workers}", "hydra.sweep.dir=sweep"]  # fmt: skip
     sweep = tmp_path / "sweep"
     n = 2 * len(range(*map(int, seeds[6:-1].split(","))))
     proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    quick_done = lambda: sum(f"epochs={quick}" in name for name in result_mtimes(sweep)) == n // 2  # noqa: E731
-    kill_when(proc, quick_done)
+    first_done = lambda: sum(f"epochs={first}" in name for name in result_mtimes(sweep)) == n // 2  # noqa: E731
+    kill_when(proc, first_done)
     done_before = result_mtimes(sweep)
     assert n // 2 <= len(done_before) < n, "the sweep should have been killed part-way"
 
@@ -174,7 +178,7 @@ def test_killed_sweep_aggregates_then_resumes_running_each_job_once(tmp_path, se
     assert set(partial["status"]) == {"completed", "incomplete"}
     assert (
         partial.loc[partial["status"] == "incomplete", "overrides"]
-        .str.contains(f"epochs={slow}")
+        .str.contains(f"epochs={last}")
         .all()
     )
 

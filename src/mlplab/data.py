@@ -172,6 +172,23 @@ def _sklearn(loader_name: str):
     return load_bundled
 
 
+def mnist1d(d: DatasetSettings, rng):
+    """Greydanus & Kobak's MNIST-1D (2020): 4,000 train + 1,000 test samples x 40, 10 classes.
+
+    Made offline by the ``mnist1d`` package's own generator with its default arguments,
+    which reproduce the published set (its ``get_dataset(download=True)`` would fetch a
+    pickle instead: never called). The generator seeds NumPy's global generator (42).
+    """
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise ConfigError(
+            "dataset=mnist1d needs the mnist1d package: pip install 'mlplab[mnist1d]'."
+        ) from None
+    made = make_dataset(get_dataset_args())
+    return {"X": made["x"], "y": made["y"], "X_test": made["x_test"], "y_test": made["y_test"]}
+
+
 # What a reader raises on a file that is not in its format (pyarrow's errors subclass
 # ValueError and OSError; pandas' ParserError, EmptyDataError and UnicodeDecodeError, ValueError).
 UNREADABLE = (ValueError, OSError, EOFError, zipfile.BadZipFile)
@@ -313,6 +330,7 @@ DATASETS = {
     "wine": _sklearn("wine"),
     "breast_cancer": _sklearn("breast_cancer"),
     "diabetes": _sklearn("diabetes"),
+    "mnist1d": mnist1d,
     "file": from_file,
 }
 

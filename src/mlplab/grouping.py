@@ -216,5 +216,6 @@ def makespan(costs: list[float], workers: int) -> float:
 
 
 def stack_groups(settings_list: list[RunSettings], max_models: int = MAX_MODELS) -> list[list[int]]:
-    """``plan`` for one worker with every dataset priced as tiny: the groups ``fit_many`` takes."""
-    return sorted(plan(settings_list, {}, 1, max_models), key=lambda unit: unit[0])
+    """``plan`` for one worker with every dataset priced as tiny: the groups ``fit_many`` takes
+    (each in input order, the groups in the order of their first setting)."""
+    return sorted(sorted(unit) for unit in plan(settings_list, {}, 1, max_models))

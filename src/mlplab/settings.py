@@ -20,7 +20,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 DATASET_NAMES = (
     "two_moons", "xor", "diag_flip", "circles", "spiral", "sine", "sawtooth", "tabular",
-    "sign4", "gaussian", "digits", "iris", "wine", "breast_cancer", "diabetes", "file",
+    "sign4", "gaussian", "digits", "iris", "wine", "breast_cancer", "diabetes", "mnist1d",
+    "file",
 )  # fmt: skip
 ACTIVATION_NAMES = ("relu", "leaky_relu", "gelu", "tanh", "sigmoid", "silu", "identity")
 INIT_NAMES = (
