@@ -367,7 +367,9 @@ def test_the_plan_shows_the_stacks_and_runs_nothing(tmp_path):
         lines[0]
         == "plan: 6 jobs: 0 complete (skipped), 0 invalid, 6 in 2 stacks, 0 alone; on 2 processes"
     )
-    assert "stack 1: 4 models, dataset=two_moons depth=1 activation=relu" in lines[1]
+    # one line per unit of work, costliest first, with the estimate that planned it
+    assert re.match(r"  1\. 4 models \(~[0-9.e-]+ s, 0% padding, overhead-bound, 1 thread\): "
+                    r"dataset=two_moons depth=1 activation=relu", lines[1]), lines[1]  # fmt: skip
     assert lines[1].endswith("widths 4, 8") and "depth=2" in lines[2]
     assert not (tmp_path / "sweep").exists()  # nothing written
     # after part of the grid has run, the plan says what a resume skips

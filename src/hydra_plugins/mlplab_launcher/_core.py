@@ -153,7 +153,7 @@ def describe(launcher, job_overrides: Sequence[Sequence[str]]) -> str:
     lines = [summary_line(plan, workers, launcher.groups_on)]
     for i, (group, price, threads) in enumerate(zip(plan.groups, plan.why, plan.threads)):
         s = group[0].settings
-        cost = (f"~{price.seconds:.3g} s, {price.padding:.0%} padding, "
+        cost = (f"~{price.seconds:.2g} s, {price.padding:.0%} padding, "
                 f"{'arithmetic' if price.arithmetic >= 0.5 else 'overhead'}-bound, "
                 f"{threads} thread{'s' if threads > 1 else ''}")  # fmt: skip
         widths = sorted({max(j.settings.model.hidden, default=0) for j in group})
