@@ -84,13 +84,23 @@ def mlplab(*args: str) -> tuple[float, float]:
     return wall, rss
 
 
-def textbook(path: Path, hidden: list[int], lr: float, seed: int, epochs: int = 2) -> float:
-    """Seconds a textbook loop takes to train one model (one thread), data already in memory."""
+def textbook(path: Path, hidden: list[int], lr: float, seed: int, threads: int = 1) -> float:
+    """Seconds a textbook loop takes to train one model for 2 epochs, its data already in
+    memory; run in a process of its own, so that this one stays small (a child forked
+    from it starts with its memory, which its peak RSS would count)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--textbook", str(path), json.dumps(hidden), str(lr),
+         str(seed), str(threads)], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(out.stdout.split()[-1])
+
+
+def _textbook(path: str, hidden: list[int], lr: float, seed: int, threads: int) -> float:
     import torch
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     with np.load(path) as z:
         X, y = torch.from_numpy(z["X"]), torch.from_numpy(z["y"]).long()
     X = (X - X.mean(0)) / X.std(0).clamp_min(1e-12)
@@ -102,7 +112,7 @@ def textbook(path: Path, hidden: list[int], lr: float, seed: int, epochs: int = 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(TensorDataset(X[:n_train], y[:n_train]), batch_size=128, shuffle=True)
     start = time.perf_counter()
-    for _ in range(epochs):
+    for _ in range(2):
         for xb, yb in loader:
             optimizer.zero_grad()
             nn.functional.cross_entropy(model(xb), yb).backward()
@@ -110,11 +120,23 @@ def textbook(path: Path, hidden: list[int], lr: float, seed: int, epochs: int = 
     return time.perf_counter() - start
 
 
+def _load(path: str) -> float:
+    """Seconds mlplab's data.load takes on the file (torch imported before the clock starts)."""
+    import torch  # noqa: F401
+
+    from mlplab.data import load
+    from mlplab.settings import DatasetSettings
+
+    start = time.perf_counter()
+    load(DatasetSettings("file", path=path, val_fraction=0.2, standardize=True))
+    return time.perf_counter() - start
+
+
 def bench_size(name: str, folder: Path, sizes: tuple) -> list[dict]:
     path = folder / f"{name}.npz"
     make_file(path, *sizes)
     rows = []
-    # loading: np.load alone, then np.load plus one standardization pass (float32)
+    # loading: np.load alone, then one float32 standardization pass; mlplab's load
     start = time.perf_counter()
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
@@ -123,30 +145,31 @@ def bench_size(name: str, folder: Path, sizes: tuple) -> list[dict]:
     start = time.perf_counter()
     mean = X.mean(0, dtype=np.float64).astype(np.float32)
     std = np.sqrt(((X - mean) ** 2).mean(0, dtype=np.float64)).astype(np.float32)
-    _ = (X - mean) / std
+    X = (X - mean) / std
     standardize = time.perf_counter() - start
-    del arrays, X, _
-    from mlplab.data import load
-    from mlplab.settings import DatasetSettings
-
-    start = time.perf_counter()
-    load(DatasetSettings("file", path=str(path), val_fraction=0.2, standardize=True))
-    mlplab_load = time.perf_counter() - start
+    del arrays, X
+    mlplab_load = float(
+        subprocess.run([sys.executable, __file__, "--load", str(path)], capture_output=True,
+                       text=True, check=True).stdout.split()[-1]
+    )  # fmt: skip
     rows.append({"size": name, "what": "loading: np.load | + standardize | mlplab's load",
                  "baseline": np_load + standardize, "mlplab": mlplab_load,
                  "ratio": mlplab_load / (np_load + standardize), "note": f"np.load alone {np_load:.2f} s"})  # fmt: skip
 
     data = ["dataset=file", f"dataset.path={path}", *TRAIN]
     # one run
-    book = textbook(path, [256, 256], 1e-3, 0)
-    run_dir = folder / f"{name}-run"
-    wall, rss = mlplab(*data, "model.hidden=[256,256]", f"hydra.run.dir={run_dir}")
-    result = json.loads((run_dir / "result.json").read_text())
-    train = result["train_seconds"]
-    rows.append({"size": name, "what": "one run [256,256]: training vs textbook",
-                 "baseline": book, "mlplab": train, "ratio": train / book,
-                 "note": f"wall {wall:.1f} s, not training {wall - train:.2f} s "
-                         f"(diagnostics {result['diagnostics_seconds']:.2f} s), peak {rss:.0f} MB"})  # fmt: skip
+    for threads in (1, None):  # one thread each; then mlplab's choice against torch's default
+        book = textbook(path, [256, 256], 1e-3, 0, threads or os.cpu_count())
+        run_dir = folder / f"{name}-run-{threads}"
+        wall, rss = mlplab(*data, "model.hidden=[256,256]", f"trainer.threads={threads or 'null'}",
+                           f"hydra.run.dir={run_dir}")  # fmt: skip
+        result = json.loads((run_dir / "result.json").read_text())
+        train, chosen = result["train_seconds"], result["provenance"]["threads"]
+        rows.append({"size": name, "what": f"one run [256,256], threads {threads or 'auto'}: "
+                                           f"training vs textbook ({threads or os.cpu_count()} threads)",
+                     "baseline": book, "mlplab": train, "ratio": train / book,
+                     "note": f"{chosen} threads; wall {wall:.1f} s, not training {wall - train:.2f} s "
+                             f"(diagnostics {result['diagnostics_seconds']:.2f} s), peak {rss:.0f} MB"})  # fmt: skip
     # the 12-job sweep: textbook one after another, stacked, basic
     book12 = sum(
         textbook(path, [w], lr, seed) for w in (64, 128, 256) for lr in (0.001, 0.003)
@@ -192,7 +215,16 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small versions of everything")
     parser.add_argument("--only", choices=["mnist", "middle", "moons"], help="one part")
+    parser.add_argument("--textbook", nargs=5, help=argparse.SUPPRESS)  # a baseline's process
+    parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.textbook:
+        path, hidden, lr, seed, threads = args.textbook
+        print(_textbook(path, json.loads(hidden), float(lr), int(seed), int(threads)))
+        return
+    if args.load:
+        print(_load(args.load))
+        return
     sizes = QUICK_SIZES if args.quick else SIZES
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -605,3 +605,26 @@ def test_mnist1d_without_its_package_names_the_extra(monkeypatch):
         ConfigError, match=r"^dataset=mnist1d needs .*pip install 'mlplab\[mnist1d\]'"
     ):
         load(dataset("dataset=mnist1d"))
+
+
+def test_a_file_bigger_than_the_free_memory_is_refused_before_loading(tmp_path):
+    # an .npz whose X header declares 200,000 x 1,000,000 float32 (800 GB): no machine here
+    # has that free, and the check reads the headers only (the file itself is tiny)
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, shape in (("X", (200_000, 1_000_000)), ("y", (200_000,))):
+            with archive.open(f"{name}.npy", "w") as f:
+                header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+                np.lib.format.write_array_header_1_0(f, header)
+                f.write(b"\0" * 64)
+    outputs = tmp_path / "outputs"
+    done = run_cli("dataset=file", f"dataset.path={path}", f"hydra.run.dir={outputs / 'run'}",
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert re.fullmatch(
+        rf"mlplab: error: dataset\.path='{re.escape(str(path))}': loading it needs about "
+        r"1600\.0 GB of memory \(800\.0 GB of data, and the splits copied from it\), but "
+        r"[0-9.]+ GB are free\.\n",
+        done.stderr,
+    ), done.stderr
+    assert not outputs.exists()

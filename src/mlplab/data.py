@@ -7,6 +7,7 @@ splits, standardizes with training statistics only, and moves tensors to the dev
 
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,6 +213,7 @@ def from_file(d: DatasetSettings, rng):
         )
     if path.stat().st_size == 0:
         raise ConfigError(f"{where}: the file is empty (0 bytes).")
+    _check_memory(path, suffix, where)
     try:
         if suffix == ".npz":
             return _read_npz(path, where)
@@ -221,6 +223,41 @@ def from_file(d: DatasetSettings, rng):
     except UNREADABLE as exc:
         raise ConfigError(f"{where}: cannot be read as a {suffix} file ({_reason(exc)}).") from None
     return _table_arrays(frame, d, where)
+
+
+def _check_memory(path: Path, suffix: str, where: str) -> None:
+    """Refuse, before reading a byte of data, a file whose loading needs more than the free
+    memory: its arrays (an .npz's headers say how big; a table is taken at its file size)
+    and the split copies made of them."""
+    from .grouping import available_memory
+
+    try:
+        headers = _npz_headers(path) if suffix == ".npz" else {}
+    except (*UNREADABLE, KeyError):
+        headers = {}  # reading it will say what is wrong
+    arrays = sum(math.prod(shape) * dtype.itemsize for shape, dtype in headers.values())
+    arrays = arrays or path.stat().st_size
+    free = available_memory()
+    if 2 * arrays > free:
+        raise ConfigError(
+            f"{where}: loading it needs about {2 * arrays / 1e9:.1f} GB of memory "
+            f"({arrays / 1e9:.1f} GB of data, and the splits copied from it), but "
+            f"{free / 1e9:.1f} GB are free."
+        )
+
+
+def _npz_headers(path: Path) -> dict:
+    """{array name: (shape, dtype)} of an .npz, from each member's .npy header alone."""
+    read = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}
+    headers = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            with archive.open(member) as f:
+                major, _ = np.lib.format.read_magic(f)
+                if major in read:
+                    shape, _, dtype = read[major](f)
+                    headers[member.removesuffix(".npy")] = (shape, dtype)
+    return headers
 
 
 def _reason(exc: Exception) -> str:
@@ -355,12 +392,7 @@ def shape_of(d: DatasetSettings) -> tuple[int, int] | None:
 def _file_shape(path: Path) -> tuple[int, int] | None:
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        with zipfile.ZipFile(path) as archive, archive.open("X.npy") as f:
-            major, _ = np.lib.format.read_magic(f)
-            read = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}
-            if major not in read:
-                return None
-            shape = read[major](f)[0]
+        shape = _npz_headers(path)["X"][0]
         return shape[0], (shape[1] if len(shape) == 2 else 1)
     if suffix == ".parquet":
         import pyarrow.parquet as pq
