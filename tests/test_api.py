@@ -142,6 +142,8 @@ def test_a_diverged_run_is_a_result_not_an_exception():
         ("sweep", {"model.hidden": [8, 8]}, ConfigError, "give a list of lists"),
         ("sweep", {"seed": []}, ConfigError, "seed: an empty list of values"),
         ("sweep", ["model.activation=rleu,tanhh"], ConfigError, "Unknown model.activation 'rleu'"),
+        ("run", {"experiment": "two_moon_arch"}, ConfigError, "Unknown experiment 'two_moon_arch'"),
+        ("sweep", {"init_scheme": ["he", "hee"]}, ConfigError, "Unknown init_scheme 'hee'"),
     ],
 )  # fmt: skip
 def test_a_mistake_raises_one_clear_error_and_writes_nothing(

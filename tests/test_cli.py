@@ -159,6 +159,21 @@ BAD = [
     (["-m", "model.hidden=[4],[8]", "trainer.epochs=ten"], "trainer.epochs: Value 'ten'"),
     (["-m", "model.activation=rleu", "seed=0,1"], "Unknown model.activation 'rleu'. Choose"),
     (["-m", "seed=0,1", "hydra.sweep.dir=data.csv/sweep"], "hydra.sweep.dir="),
+    # a typo in an optional group (Hydra would skip it and train the defaults)
+    (
+        ["experiment=two_moon_arch"],
+        "Unknown experiment 'two_moon_arch'. Choose one of: activations,",
+    ),
+    (
+        ["init_scheme=hee"],
+        "Unknown init_scheme 'hee'. Choose one of: he, large_normal, small_normal",
+    ),
+    (
+        ["hparams_search=two_moons_optun"],
+        "Unknown hparams_search 'two_moons_optun'. Choose one of: two_moons_optuna.",
+    ),
+    (["-m", "init_scheme=he,hee"], "Unknown init_scheme 'hee'. Choose one of: he,"),
+    (["-m", "experiment=xor,xorr", "hydra/launcher=basic"], "Unknown experiment 'xorr'. Choose"),
 ]
 if not torch.cuda.is_available():
     BAD.append(
@@ -244,3 +259,17 @@ def test_a_ctrl_c_during_an_import_still_ends_as_interrupted(monkeypatch, capsys
     line = capsys.readouterr().err.strip()
     assert line.startswith("mlplab: interrupted; the same command resumes the sweep in ")
     assert line.endswith("outputs/sweeps/seed=0,1")
+
+
+def test_a_typo_in_a_users_own_experiment_lists_their_experiments_too(tmp_path):
+    mine = tmp_path / "my_configs" / "experiment"
+    mine.mkdir(parents=True)
+    (mine / "my_grid.yaml").write_text("# @package _global_\ntrainer:\n  epochs: 1\n")
+    common = ["--config-dir", str(tmp_path / "my_configs"), "hydra.run.dir=out/run"]
+    typo = run_cli(*common, "experiment=my_gird", cwd=tmp_path)
+    assert typo.returncode == 2 and typo.stderr.count("\n") == 1, typo.stderr
+    assert "Unknown experiment 'my_gird'. Choose one of: activations," in typo.stderr
+    assert ", my_grid, " in typo.stderr and not (tmp_path / "out").exists()
+    right = run_cli(*common, "experiment=my_grid", cwd=tmp_path)
+    assert right.returncode == 0, right.stderr
+    assert json.loads((tmp_path / "out" / "run" / "result.json").read_text())["epochs_run"] == 1

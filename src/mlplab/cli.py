@@ -17,12 +17,13 @@ from pathlib import Path
 
 import hydra
 from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from . import environ, settings
-from .compose import command_line, folder_name
+from .compose import check_choices, command_line, folder_name
 from .results import NOT_KNOBS, SweepFailed
 from .settings import ConfigError
 
@@ -105,6 +106,7 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
         if result is not None and result.get("status") == "completed":  # resume: done
             return {**result, "run_dir": str(run_dir)}
     try:
+        check_choices(hydra_cfg.runtime.choices, GlobalHydra.instance().config_loader())
         s = settings.from_config(cfg)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             from .job import run_single  # imports torch: only once the config is good

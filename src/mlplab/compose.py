@@ -155,6 +155,7 @@ class JobConfigs:
     def base(self, structural: tuple[str, ...]) -> _Base:
         if structural not in self.bases:
             cfg = self.loader.load_sweep_config(self.master, list(structural))
+            check_choices(cfg.hydra.runtime.choices, self.loader)
             raw = OmegaConf.to_container(cfg, resolve=False)
             del raw["hydra"]
             self.bases[structural] = _Base(
@@ -202,6 +203,24 @@ class JobConfigs:
         if parent not in self.groups:
             self.groups[parent] = set(self.loader.list_groups(parent))
         return name in self.groups[parent]
+
+
+def check_choices(choices, loader) -> None:
+    """Refuse a config-group choice that names no config file, in one line.
+
+    Hydra composes a missing choice of an *optional* group (``experiment``, ``init_scheme``,
+    ``hparams_search``) as nothing at all, so a typo would train the defaults; the choices
+    are checked against the group's options on the config search path (a user's
+    ``--config-dir`` included), with the loader's public ``get_group_options``.
+    """
+    for group, choice in choices.items():
+        if not isinstance(choice, str) or group.startswith("hydra/"):
+            continue
+        options = loader.get_group_options(group)
+        if choice not in options:
+            raise ConfigError(
+                f"Unknown {group} {choice!r}. Choose one of: {', '.join(sorted(options))}."
+            )
 
 
 def _plain_assignment(override) -> bool:
