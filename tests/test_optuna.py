@@ -326,3 +326,51 @@ def test_bench_optuna_quick_prints_both_rows(tmp_path):
     assert [(row[0], row[1]) for row in rows] == [("batched", "4"), ("one-by-one", "1")]
     assert all(0.0 <= float(row[3]) <= 1.0 for row in rows)  # each search's best val_acc
     assert "batched is" in proc.stdout and "x faster" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "dataset, metric, direction",
+    [("two_moons", "auto", "maximize"), ("two_moons", "val_loss", "minimize"),
+     ("sine", "auto", "minimize"), ("two_moons", "train_acc", "maximize")],
+)  # fmt: skip
+def test_a_search_without_a_direction_follows_its_metric(tmp_path, dataset, metric, direction):
+    args = ["-m", "hydra/sweeper=optuna", f"dataset={dataset}", f"sweep.metric={metric}",
+            "optimizer.lr=tag(log, interval(0.001, 0.5))", "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.n_jobs=4", "trainer.epochs=3", "hydra.sweep.dir=search"]  # fmt: skip
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "is that meant?" not in proc.stderr
+    study = load_study(tmp_path / "search")
+    assert study.direction.name.lower() == direction
+    values = [t.value for t in study.trials if t.state == TrialState.COMPLETE]
+    best = (max if direction == "maximize" else min)(values)
+    import yaml
+
+    written = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
+    assert written["direction"] == direction and written["best_value"] == pytest.approx(best)
+
+
+def test_a_metric_of_no_known_kind_needs_a_direction_before_any_trial(tmp_path):
+    proc = run_cli("-m", "hydra/sweeper=optuna", "sweep.metric=params", "hydra.sweep.dir=search",
+                   "optimizer.lr=interval(0.001, 0.1)", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line == (
+        "mlplab: error: hydra.sweeper.direction is needed: sweep.metric=params is neither an "
+        "accuracy nor a loss. Choose one of: minimize, maximize."
+    )
+    assert not (tmp_path / "search").exists()
+
+
+def test_a_direction_against_the_metric_is_said_before_the_first_trial(tmp_path):
+    proc = run_cli("-m", "hydra/sweeper=optuna", "hydra.sweeper.direction=minimize",
+                   "optimizer.lr=interval(0.001, 0.1)", "hydra.sweeper.n_trials=2",
+                   "trainer.epochs=2", "hydra.sweep.dir=search", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()  # Hydra's log lines
+    (warned,) = [i for i, line in enumerate(lines) if "is that meant?" in line]
+    assert "hydra.sweeper.direction=minimize of sweep.metric=auto" in lines[warned]
+    # the search's first line, logged before it asks for a trial
+    (started,) = [i for i, line in enumerate(lines) if "(0 trials so far)" in line]
+    assert warned < started
+    assert load_study(tmp_path / "search").direction.name.lower() == "minimize"  # as asked

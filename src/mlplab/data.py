@@ -389,6 +389,17 @@ def shape_of(d: DatasetSettings) -> tuple[int, int] | None:
     return len(X), (X.shape[1] if X.ndim == 2 else 1)
 
 
+def task_of(d: DatasetSettings) -> str:
+    """The task (binary, multiclass or regression) the dataset ``d`` names poses, torch-free.
+
+    The data is generated or read, not split; a file that cannot be read raises its line.
+    """
+    where = f"dataset.path={d.path!r}" if d.name == "file" else f"dataset={d.name}"
+    out = DATASETS[choose("dataset", d.name, DATASETS)](d, np.random.default_rng(d.seed))
+    arrays = out if isinstance(out, dict) else {"X": out[0], "y": out[1]}
+    return infer_task(_targets(arrays["y"], "y", where), where)[0]
+
+
 def _file_shape(path: Path) -> tuple[int, int] | None:
     suffix = path.suffix.lower()
     if suffix == ".npz":

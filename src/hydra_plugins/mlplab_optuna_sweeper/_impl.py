@@ -72,9 +72,12 @@ SUPPORTED = (
 )
 
 
-def check(direction: str, n_trials: int, n_jobs: int, max_failure_rate: float, sampler) -> None:
+def check(
+    direction: str | None, n_trials: int, n_jobs: int, max_failure_rate: float, sampler
+) -> None:
     """Raise the one-line ConfigError for a bad knob, before anything is written."""
-    choose("hydra.sweeper.direction", direction, DIRECTIONS)
+    if direction is not None:
+        choose("hydra.sweeper.direction", direction, DIRECTIONS)
     for key, value in (("n_trials", n_trials), ("n_jobs", n_jobs)):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"hydra.sweeper.{key}={value}: give a whole number of at least 1.")
@@ -257,7 +260,7 @@ def range_distribution(override: Override, where: str) -> BaseDistribution:
 
 
 def open_study(
-    sweeper: OptunaSweeper, sweep_dir: Path, space: SearchSpace
+    sweeper: OptunaSweeper, sweep_dir: Path, space: SearchSpace, direction: str
 ) -> tuple[optuna.Study, str]:
     """Create the study, or load it (resume), with its sampler; and where it lives, in words.
 
@@ -274,15 +277,15 @@ def open_study(
     name = sweeper.study_name or sweep_dir.name
     try:
         study = optuna.create_study(
-            storage=backend, study_name=name, direction=sweeper.direction, load_if_exists=True
+            storage=backend, study_name=name, direction=direction, load_if_exists=True
         )
     except Exception as exc:  # a storage URL Optuna cannot open
         raise ConfigError(
             f"hydra.sweeper.storage={storage!r}: {type(exc).__name__}: {exc}"
         ) from exc
-    if study.direction.name.lower() != sweeper.direction:
+    if study.direction.name.lower() != direction:
         raise ConfigError(
-            f"hydra.sweeper.direction={sweeper.direction}: study {name!r} in {where} was made to "
+            f"hydra.sweeper.direction={direction}: study {name!r} in {where} was made to "
             f"{study.direction.name.lower()}; give that direction, or a new study_name."
         )
     check_resume(study, space, where)
@@ -315,10 +318,11 @@ def search(sweeper: OptunaSweeper, space: SearchSpace) -> list[list[JobReturn]]:
     """Ask a batch, launch it at once, tell each trial; until n_trials or too many failures."""
     config = sweeper.config
     sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
-    start_sweep(config, [])  # the study's file lives in the sweep folder
-    study, where = open_study(sweeper, sweep_dir, space)
     options = config.get("sweep", {})
     metric = options.get("metric", "auto")
+    direction = objective(sweeper.direction, metric, [job.settings for job in sweeper.probes])
+    start_sweep(config, [])  # the study's file lives in the sweep folder
+    study, where = open_study(sweeper, sweep_dir, space, direction)
     # sweep.fail_fast launches nothing after a failure: the search stops there too
     fail_fast = options.get("fail_fast", False)
     limit = (
@@ -328,7 +332,7 @@ def search(sweeper: OptunaSweeper, space: SearchSpace) -> list[list[JobReturn]]:
     )
     log.info(
         f"Optuna study {study.study_name!r} in {where} ({len(study.trials)} trials so far): "
-        f"{sweeper.direction} {metric}, sampler {sweeper.sampler.name}, "
+        f"{direction} {metric}, sampler {sweeper.sampler.name}, "
         f"{sweeper.n_trials} trials in batches of {sweeper.n_jobs}"
     )
     returns, failed, told = [], 0, 0
@@ -349,8 +353,6 @@ def search(sweeper: OptunaSweeper, space: SearchSpace) -> list[list[JobReturn]]:
                 raise
             returns.append(batch)
             outcomes = [outcome(ret, metric) for ret in batch]
-            if not told:  # the first batch says which metric auto means
-                warn_direction(sweeper.direction, outcomes)
             by_job = dict(zip(jobs, outcomes))
             failed += tell(study, trials, [by_job[job] for job in overrides], sweep_dir)
             told += size
@@ -401,11 +403,36 @@ def outcome(ret: JobReturn, metric: str) -> tuple[float | None, str | None, str 
     return float(value), run_dir, None, metric
 
 
-def warn_direction(direction: str, outcomes: list[tuple]) -> None:
-    """Minimizing an accuracy or maximizing a loss is most likely a slip: say so."""
-    for metric in {o[3] for o in outcomes if o[0] is not None}:
-        if metric.endswith(("acc", "loss")) and metric.endswith("acc") == (direction == "minimize"):
-            log.warning(f"hydra.sweeper.direction={direction} of {metric}: is that meant?")
+def objective(direction: str | None, metric: str, settings: list) -> str:
+    """The study's direction, decided before the first trial: the one given, or the metric's own.
+
+    An accuracy is maximized and a loss minimized; ``auto`` is val_acc for classification
+    and val_loss for regression (``results.default_metric``), so the data's task, read
+    without torch, decides it. A metric of neither kind needs a direction; a direction
+    against the metric's kind is most likely a slip and gets one warning line now.
+    """
+    from mlplab.data import task_of
+
+    if metric == "auto":
+        tasks = {task_of(d) for d in {s.dataset for s in settings if s is not None}}
+        kinds = {"loss" if task == "regression" else "acc" for task in tasks}
+    else:
+        kinds = {kind for kind in ("acc", "loss") if metric.endswith(kind)}
+    if len(kinds) != 1:
+        if direction is None:
+            raise ConfigError(
+                f"hydra.sweeper.direction is needed: sweep.metric={metric} is "
+                f"{'an accuracy for some trials and a loss for others' if kinds else 'neither an accuracy nor a loss'}. "
+                f"Choose one of: {', '.join(DIRECTIONS)}."
+            )
+        return direction
+    own = "maximize" if kinds == {"acc"} else "minimize"
+    if direction is not None and direction != own:
+        log.warning(
+            f"hydra.sweeper.direction={direction} of sweep.metric={metric} (an accuracy is "
+            f"maximized, a loss minimized): is that meant?"
+        )
+    return direction or own
 
 
 def write_trials(study: optuna.Study, sweep_dir: Path) -> None:

@@ -12,7 +12,7 @@ The search space is written as people write it for Hydra's own sweepers, under
 # No `from __future__ import annotations` here: Hydra's plugin scan runs this module
 # before it is in sys.modules, and dataclasses cannot resolve string annotations then.
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional  # noqa: UP035
 
 from hydra.core.config_store import ConfigStore
 
@@ -33,7 +33,9 @@ class SamplerConf:
 @dataclass
 class OptunaSweeperConf:
     _target_: str = "hydra_plugins.mlplab_optuna_sweeper.optuna_sweeper.OptunaSweeper"
-    direction: str = "minimize"  #: minimize | maximize the run's ``sweep.metric``
+    #: minimize | maximize the run's ``sweep.metric``; null: the metric's own (an accuracy is
+    #: maximized, a loss minimized; another metric needs a direction)
+    direction: Optional[str] = None  # noqa: UP045
     n_trials: int = 20  #: trials this command adds to the study (a resumed study grows by as many)
     #: the batch size: trials asked together and launched as one batch (one stack, under
     #: the stacked launcher); each batch is told to Optuna before the next is asked.

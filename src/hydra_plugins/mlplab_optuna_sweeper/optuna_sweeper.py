@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 class OptunaSweeper(Sweeper):
     def __init__(
         self,
-        direction: str,
+        direction: str | None,
         n_trials: int,
         n_jobs: int,
         max_failure_rate: float,
@@ -42,6 +42,7 @@ class OptunaSweeper(Sweeper):
         self.hydra_context: HydraContext | None = None
         self.launcher = None
         self.jobs = None  # mlplab.compose.JobConfigs
+        self.probes = []  # jobs at each choice and each end of a range of the search space
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -59,7 +60,7 @@ class OptunaSweeper(Sweeper):
             self.launcher.jobs = self.jobs  # it composes the same jobs: share what is composed
         # every choice and every end of a range composed once, now: a typo in a key or a
         # value of the wrong type fails here, before a study or a folder is made
-        self.jobs.jobs(space.probes())
+        self.probes = self.jobs.jobs(space.probes())
 
     def search_space(self, arguments: list[str]):
         """``hydra.sweeper.params``, then the command line's overrides (which win)."""
