@@ -235,10 +235,16 @@ def _laid_out(cls) -> DictConfig:
 
 
 def _unlock(node) -> None:
+    """Clear the read-only flag a frozen dataclass sets, on ``node`` and every container in it
+    (values inherit their container's flag)."""
     OmegaConf.set_readonly(node, None)
-    if isinstance(node, DictConfig | ListConfig):
-        for key in node.keys() if isinstance(node, DictConfig) else range(len(node)):
-            _unlock(node._get_node(key))
+    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+    for key in keys:
+        if OmegaConf.is_missing(node, key):
+            continue
+        child = node[key]
+        if isinstance(child, DictConfig | ListConfig):
+            _unlock(child)
 
 
 def from_config(cfg: DictConfig) -> RunSettings:

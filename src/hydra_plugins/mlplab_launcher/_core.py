@@ -85,8 +85,8 @@ def job_configs(launcher):
     """The launcher's ``JobConfigs`` (made once: later batches reuse its compositions)."""
     from mlplab.compose import JobConfigs
 
-    if launcher.jobs is None:
-        launcher.jobs = JobConfigs(launcher.hydra_context.config_loader, launcher.config)
+    if launcher.jobs is None:  # no sweeper shared its compositions (Hydra's basic sweeper)
+        launcher.share(JobConfigs(launcher.hydra_context.config_loader, launcher.config))
     return launcher.jobs
 
 
@@ -122,16 +122,13 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list
     finally:
         log.removeHandler(handler)
         handler.close()
-    return [
-        JobReturn(
-            overrides=list(job.overrides),
-            working_dir=str(job.run_dir),
-            task_name="mlplab",
-            status=JobStatus.COMPLETED,
-            _return_value=results.get(job.num),
-        )
-        for job in jobs
-    ]
+    returns = []
+    for job in jobs:
+        ret = JobReturn(overrides=list(job.overrides), working_dir=str(job.run_dir),
+                        task_name="mlplab", status=JobStatus.COMPLETED)  # fmt: skip
+        ret.return_value = results.get(job.num)
+        returns.append(ret)
+    return returns
 
 
 def summary_line(plan: Plan, workers: int, place: str) -> str:

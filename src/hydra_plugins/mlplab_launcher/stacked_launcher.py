@@ -47,6 +47,14 @@ class StackedLauncher(Launcher):
         self.hydra_context: Optional[HydraContext] = None  # noqa: UP045
         self.jobs = None  # mlplab.compose.JobConfigs, made at the first launch
 
+    #: a sweep with sweep.fail_fast may hand it the whole grid: it stops launching stacks itself
+    stops_part_way = True
+
+    def share(self, jobs) -> None:
+        """Take a sweeper's ``mlplab.compose.JobConfigs``: the jobs it composed are not composed
+        again."""
+        self.jobs = jobs
+
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:

@@ -47,7 +47,6 @@ class OptunaSweeper(Sweeper):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        from hydra_plugins.mlplab_launcher.stacked_launcher import StackedLauncher
         from mlplab.compose import JobConfigs
 
         self.config, self.hydra_context = config, hydra_context
@@ -56,8 +55,8 @@ class OptunaSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
         self.jobs = JobConfigs(hydra_context.config_loader, config)
-        if isinstance(self.launcher, StackedLauncher):
-            self.launcher.jobs = self.jobs  # it composes the same jobs: share what is composed
+        if hasattr(self.launcher, "share"):  # it composes the same jobs: share what is composed
+            self.launcher.share(self.jobs)
         # every choice and every end of a range composed once, now: a typo in a key or a
         # value of the wrong type fails here, before a study or a folder is made
         self.probes = self.jobs.jobs(space.probes())

@@ -39,15 +39,14 @@ class GridSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from hydra_plugins.mlplab_launcher.stacked_launcher import StackedLauncher
         from mlplab import results
         from mlplab.compose import JobConfigs, expand_grid
 
         grid = expand_grid([*(f"{k}={v}" for k, v in self.params.items()), *arguments])
         configs = JobConfigs(self.hydra_context.config_loader, self.config)
         jobs = configs.jobs(grid)
-        if isinstance(self.launcher, StackedLauncher):
-            self.launcher.jobs = configs  # it composes the same jobs: share what is composed
+        if hasattr(self.launcher, "share"):  # it composes the same jobs: share what is composed
+            self.launcher.share(configs)
         results.check_jobs(jobs)
         options = self.config.get("sweep", {})
         if options.get("plan", False):
@@ -56,7 +55,7 @@ class GridSweeper(Sweeper):
         sweep_dir = results.start_sweep(self.config, jobs)
         fail_fast = options.get("fail_fast", False)
         size = self.max_batch_size or len(grid)
-        if fail_fast and not isinstance(self.launcher, StackedLauncher):
+        if fail_fast and not getattr(self.launcher, "stops_part_way", False):
             size = 1  # a launcher that cannot stop part-way gets one job at a time
         returns: list = []
         with results.finishing(sweep_dir, options) as finish:
