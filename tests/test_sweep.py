@@ -325,7 +325,18 @@ def test_compare_bad_input(two_sweeps, args, message):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_ctrl_c_stops_the_sweep_with_one_line_and_it_resumes(tmp_path):
+@pytest.mark.parametrize(
+    "signum, status, word, group",
+    [
+        (signal.SIGINT, 130, "interrupted", True),  # Ctrl-C: the terminal's whole group
+        (signal.SIGTERM, 143, "terminated", False),  # kill, docker stop: the process alone
+        (signal.SIGTERM, 143, "terminated", True),  # scancel: every process of the job
+    ],
+    ids=["ctrl-c", "sigterm", "sigterm-to-the-group"],
+)
+def test_ctrl_c_or_sigterm_stops_the_sweep_with_one_line_and_it_resumes(
+    tmp_path, signum, status, word, group
+):
     # two stacks (depth 1 and 2) on two worker processes
     args = ["-m", "model.hidden=[4],[8],[4,4],[8,8]", "seed=0,1,2", "trainer.epochs=1500",
             "hydra.launcher.workers=2", "hydra.sweep.dir=sweep"]  # fmt: skip
@@ -336,14 +347,16 @@ def test_ctrl_c_stops_the_sweep_with_one_line_and_it_resumes(tmp_path):
     log = tmp_path / "sweep" / "sweep.log"  # written once the launcher runs the stacks
     while not log.is_file() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole process group
+    (os.killpg if group else os.kill)(proc.pid, signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == status, err[-2000:]
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
-        f"mlplab: interrupted; the same command resumes the sweep in {tmp_path / 'sweep'}"
+        f"mlplab: {word}; the same command resumes the sweep in {tmp_path / 'sweep'}"
     )
     assert not list((tmp_path / "sweep").glob("*/result.json"))  # 1500 epochs: none finished
+    # the tables of what finished (nothing yet): every job listed as incomplete
+    assert set(read(tmp_path, "results.csv")["status"]) == {"incomplete"}
     rerun = run_cli(*args, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert len(read(tmp_path, "results.csv")) == 12

@@ -202,6 +202,11 @@ def _argv(args: list[str]):
         sys.argv = saved
 
 
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM (``kill``, ``docker stop``, ``scancel``, a cluster's preemption): it stops a
+    sweep as Ctrl-C does, workers and tables included."""
+
+
 def main() -> None:
     """The ``mlplab-run`` console script: :func:`run`, its errors as one line and a status."""
     ctrl_c = []  # Python's own Ctrl-C handler, that also notes the Ctrl-C
@@ -210,17 +215,23 @@ def main() -> None:
         ctrl_c.append(signum)
         raise KeyboardInterrupt
 
+    def terminate(signum, frame):
+        ctrl_c.append(signum)
+        raise Terminated
+
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, interrupt)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, terminate)
     try:
         run()
-    except KeyboardInterrupt:
-        _interrupted()
+    except KeyboardInterrupt as exc:
+        _interrupted(isinstance(exc, Terminated))
     except (RunFailed, SweepFailed):
         sys.exit(1)  # the run's line, or the sweep's table and failures, are printed
     except Exception as exc:
         if ctrl_c:  # a Ctrl-C inside an import comes out as another error (numpy's, under torch's)
-            _interrupted()
+            _interrupted(ctrl_c[-1] == signal.SIGTERM)
         message = explain(exc)
         if message is None:
             raise
@@ -228,13 +239,14 @@ def main() -> None:
         sys.exit(2)
 
 
-def _interrupted() -> None:
-    """Ctrl-C: one line (where a sweep resumes) and exit status 130."""
+def _interrupted(terminated: bool = False) -> None:
+    """Ctrl-C or SIGTERM: one line (where a sweep resumes) and exit status 130 or 143
+    (128 + the signal's number, as a shell reports a process the signal ended)."""
     multirun, overrides = command_line(sys.argv[1:])
     where = f"; the same command resumes the sweep in {sweep_dir_of(overrides).absolute()}"
     resume = where if multirun else ""
-    print(f"mlplab: interrupted{resume}", file=sys.stderr)
-    sys.exit(130)
+    print(f"mlplab: {'terminated' if terminated else 'interrupted'}{resume}", file=sys.stderr)
+    sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
 
 
 def explain(exc: BaseException) -> str | None:

@@ -502,7 +502,9 @@ class finishing:
     On the way out the tables are written and printed (``sweep.metric``, ``sweep.plot_by``
     from ``options``); ``end.stopped`` says why the sweep stopped early, if it did. A sweep
     with jobs that did not complete raises SweepFailed; one that crashed still gets the
-    tables of the jobs on disk, then its error. A Ctrl-C leaves the tables to the next run.
+    tables of the jobs on disk, then its error. A Ctrl-C or a SIGTERM (KeyboardInterrupt)
+    gets the tables of what finished, written without a word: the command says in one
+    line how to resume.
     """
 
     def __init__(self, sweep_dir: Path, options) -> None:
@@ -513,7 +515,11 @@ class finishing:
         return self
 
     def __exit__(self, kind, error, trace) -> None:
-        if kind is KeyboardInterrupt:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            try:
+                write_sweep_tables(self.sweep_dir, self.metric, self.by)
+            except Exception as exc:
+                print(f"mlplab: warning: no tables ({type(exc).__name__}: {exc})", file=sys.stderr)
             return
         if kind is not None:  # a crash: the tables of what is on disk, then its error
             try:

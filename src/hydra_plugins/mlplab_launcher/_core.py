@@ -281,13 +281,14 @@ def _on_pool(tasks: list[tuple], workers: int) -> Iterator[tuple[list, list[dict
 
 
 def _worker_start() -> None:
-    """In each worker: Ctrl-C is the launching process's to handle, and the worker ends
+    """In each worker: Ctrl-C and SIGTERM are the launching process's to handle; it ends
     when its parent ends, even by SIGKILL, so a killed sweep leaves nothing writing while
     the same command resumes it (Linux's PR_SET_PDEATHSIG; a fork server ends with the
     launching process too)."""
     import ctypes
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # sent to the group too (scancel): ours
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() == 1:  # the parent was gone before the line above
