@@ -116,10 +116,13 @@ BAD = [
     ),
     (["dataset=twomoons"], "Unknown dataset 'twomoons'. Choose one of: breast_cancer, circles"),
     (["optimizer=adamm"], "Unknown optimizer 'adamm'. Choose one of: adam, adamw, rmsprop, sgd"),
-    (["model.hiden=[4]"], "Unknown key 'model.hiden'. Choose one of: activation, dropout, hidden"),
+    (
+        ["model.hiden=[4]"],
+        "Unknown key 'model.hiden'. Did you mean model.hidden? Choose one of: activation, dropout, hidden",
+    ),
     (
         ["sed=3"],
-        "Unknown key 'sed'. Choose one of: dataset, logger, loss, model, optimizer, seed, sweep, trainer",
+        "Unknown key 'sed'. Did you mean seed? Choose one of: dataset, logger, loss, model, optimizer, seed, sweep, trainer",
     ),
     (
         ["trainer.epochs=ten"],
@@ -159,6 +162,19 @@ BAD = [
     (["-m", "model.hidden=[4],[8]", "trainer.epochs=ten"], "trainer.epochs: Value 'ten'"),
     (["-m", "model.activation=rleu", "seed=0,1"], "Unknown model.activation 'rleu'. Choose"),
     (["-m", "seed=0,1", "hydra.sweep.dir=data.csv/sweep"], "hydra.sweep.dir="),
+    # a key's last part, or a near spelling: the full path it most likely means
+    (["lr=0.1"], "Unknown key 'lr'. Did you mean optimizer.lr? Choose one of: dataset, logger,"),
+    (["epochs=3"], "Unknown key 'epochs'. Did you mean trainer.epochs? Choose one of: dataset,"),
+    (
+        ["model.activaton=tanh"],
+        "Unknown key 'model.activaton'. Did you mean model.activation? Choose one of: activation,",
+    ),
+    (["nothing_like_it=1"], "Unknown key 'nothing_like_it'. Choose one of: dataset, logger,"),
+    # a key under a hydra plugin's node: the keys it has
+    (
+        ["hydra.sweeper.pruner=median"],
+        "Unknown key 'hydra.sweeper.pruner'. Choose one of: max_batch_size, params.",
+    ),
     # a typo in an optional group (Hydra would skip it and train the defaults)
     (
         ["experiment=two_moon_arch"],

@@ -295,7 +295,7 @@ def test_an_unsupported_sweep_names_itself_and_what_is_supported(line, message):
         (["hparams_search=bad_space"], "Cannot parse the search space override 'optimizer.lr=interval(0.1)'"),
         (["model.activation=glob(*)"], "Search space model.activation=glob(*): nothing to choose from"),
         (["model.hidden=tag(log,choice([4],[8]))"], "Search space model.hidden=tag(log,choice([4],[8])): tag log"),
-        (["model.hiden=choice([4],[8])"], "Unknown key 'model.hiden'. Choose one of: activation,"),
+        (["model.hiden=choice([4],[8])"], "Unknown key 'model.hiden'. Did you mean model.hidden? Choose one of: activation,"),
         (["trainer.epochs=choice(3,abc)"], "trainer.epochs: Value 'abc' of type 'str' could not be converted"),
         (["optimizer.lr=interval(0.1)"], "Cannot parse override 'optimizer.lr=interval(0.1)': TypeError"),
     ],

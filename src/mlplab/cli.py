@@ -270,7 +270,17 @@ def explain(exc: BaseException) -> str | None:
     full_key = getattr(cause, "full_key", None)
     if isinstance(cause, ConfigKeyError | ConfigAttributeError) and full_key:
         parent = full_key.rpartition(".")[0]
-        return f"Unknown key {full_key!r}. Choose one of: {', '.join(settings.keys_of(parent))}."
+        node = getattr(cause, "parent_node", None)
+        keys = settings.keys_of(parent) or sorted(
+            str(k) for k in (node if node is not None else ()) if not str(k).startswith("_")
+        )
+        choices = f"Choose one of: {', '.join(keys)}" if keys else f"{parent!r} takes no keys"
+        meant = settings.did_you_mean(full_key)
+        return (
+            f"Unknown key {full_key!r}."
+            + (f" Did you mean {meant}?" if meant else "")
+            + f" {choices}."
+        )
     if isinstance(cause, OmegaConfBaseException) and full_key:
         return f"{full_key}: {str(cause).splitlines()[0]}."
     if isinstance(exc, HydraException | OmegaConfBaseException):

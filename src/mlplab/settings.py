@@ -208,6 +208,32 @@ def keys_of(section: str) -> list[str]:
     return sorted(f.name for f in dataclasses.fields(cls))
 
 
+def dotted_keys(cls=None, prefix: str = "") -> list[str]:
+    """Every key a command line can set, as its full dotted path (``optimizer.lr``, ...)."""
+    keys = []
+    for f in dataclasses.fields(cls or RunSettings):
+        kind = typing.get_type_hints(cls or RunSettings)[f.name]
+        if dataclasses.is_dataclass(kind):
+            keys += dotted_keys(kind, f"{prefix}{f.name}.")
+        elif f.name != "_":
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def did_you_mean(key: str) -> str | None:
+    """The full key someone most likely meant by ``key``: one whose last part is ``key``'s
+    (``lr`` -> ``optimizer.lr``), or a near spelling of it (``model.activaton``)."""
+    import difflib
+
+    known = dotted_keys()
+    last = key.rpartition(".")[2]
+    same_end = [k for k in known if k.rpartition(".")[2] == last and k != key]
+    if same_end:
+        return " or ".join(same_end)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
 _field_types = functools.cache(typing.get_type_hints)  # a settings class's field types
 
 
