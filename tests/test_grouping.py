@@ -88,6 +88,13 @@ def test_fewer_stacks_than_workers_get_split_and_the_costliest_go_first():
     assert makespan(costs, 2) <= sum(costs) / 2 * 1.25  # the two workers end near together
 
 
+def test_a_cut_must_save_more_than_starting_a_worker_costs():
+    tiny = [make_settings(f"seed={k}", "trainer.epochs=2") for k in range(2)]
+    assert len(plan(tiny, shapes_for(tiny, MOONS), workers=2)) == 1  # saves ~1 ms: not cut
+    none = stack_seconds([make_settings("trainer.epochs=0")], MOONS)  # evaluates the init only
+    assert none.seconds == 0 and none.arithmetic == 0 and none.padding == 0
+
+
 def test_two_moons_sweeps_keep_their_big_stacks():
     # the 50-job sweep: one stack per depth, as before the cost model
     arch = [make_settings("experiment=two_moons_arch", f"model.hidden={h}", f"seed={k}")

@@ -24,6 +24,9 @@ MAX_PADDING = 0.25  # the share of a stack's estimated time that padded units ma
 STEP_SECONDS = 1e-4  # a training step's fixed cost (Python, kernel launches): ~100 us
 MODEL_STEP_SECONDS = 4e-6  # each model's extra cost per step in a stack, beyond its FLOPs
 MACS_PER_SECOND = 3e10  # multiply-adds in batched matmuls: 25-44 G/s at 100-784 features
+# A cut for the workers must save this much wall time: a unit more costs a worker's start,
+# a data load (~0.5 s for an MNIST-sized file), model building and writing, none priced above.
+CUT_SAVING = 0.5
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,8 @@ def stack_seconds(group: list[RunSettings], shape: Shape | None) -> Price:
     # the activations of a training batch (kept for the backward pass) and of an eval chunk
     params = macs(padded) + sum(padded) + 1
     activations = K * sum(padded) * (3 * batch + min(evaluated, 1 << 12))
-    return Price(seconds, padding / seconds, work / seconds, 4 * (8 * K * params + activations))
+    share = (lambda part: part / seconds) if seconds else (lambda part: 0.0)  # epochs=0: none
+    return Price(seconds, share(padding), share(work), 4 * (8 * K * params + activations))
 
 
 def usable_cores() -> int:
@@ -187,12 +191,14 @@ def plan(
 
     # Cut the units into pieces of at most an even share of a worker's time, or a half,
     # third or quarter of it (finer pieces balance better, at more per-step overhead), and
-    # keep whichever cut, the uncut one included, ends soonest.
+    # keep whichever cut ends soonest, if it saves more than CUT_SAVING over the uncut one.
     share = sum(map(cost, units)) / max(1, workers)
     cuts = [units] + [_cut(units, cost, share / m) for m in (1, 2, 3, 4)]
     for cut in cuts:
         cut.sort(key=cost, reverse=True)
-    return min(cuts, key=lambda cut: makespan([cost(u) for u in cut], workers))
+    spans = [makespan([cost(u) for u in cut], workers) for cut in cuts]
+    best = min(range(len(cuts)), key=spans.__getitem__)
+    return cuts[best] if spans[0] - spans[best] > CUT_SAVING else cuts[0]
 
 
 def _cut(units: list[list[int]], cost, most: float) -> list[list[int]]:
