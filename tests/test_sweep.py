@@ -463,3 +463,67 @@ def test_planning_and_resuming_a_finished_sweep_never_import_torch(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "4 complete (skipped)" in resumed.stderr and resumed.stdout.strip().endswith("False")
+
+
+# ---------------------------------------------------------------- a full disk
+
+# The fault is injected where every file is written: results.atomic_write's os.replace.
+# (CI cannot fill a real device; a 600 KB tmpfs does, by hand, as NOTES-env.md says.) A
+# sitecustomize on the command's PYTHONPATH makes the rename of any file into a folder
+# whose name holds FULL_DISK_AT fail as a full device does (ENOSPC), in every process.
+FULL_DISK = """
+import errno, os
+_replace = os.replace
+def replace(src, dst, *args, **kwargs):
+    marker = os.environ.get("FULL_DISK_AT")
+    if marker and marker in os.fspath(dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(dst))
+    return _replace(src, dst, *args, **kwargs)
+os.replace = replace
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_full_disk_is_one_line_keeps_what_finished_and_the_same_command_completes(
+    tmp_path, workers
+):
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(FULL_DISK)
+    args = ["-m", "model.hidden=[4],[8,8]", "seed=range(6)", "trainer.epochs=3",
+            f"hydra.launcher.workers={workers}", "hydra.sweep.dir=sweep"]  # fmt: skip
+    env = {"PYTHONPATH": str(inject), "FULL_DISK_AT": "seed=3"}
+    full = run_cli(*args, cwd=tmp_path, env=env)
+    sweep = tmp_path / "sweep"
+    kept = result_mtimes(sweep)
+    assert full.returncode == 1, full.stderr[-3000:]
+    assert full.stderr.strip().splitlines()[-1] == (
+        f"mlplab: no space left on the device holding {sweep}; {len(kept)} finished jobs are "
+        "kept; free space and run the same command"
+    )
+    assert "Traceback" not in full.stderr and len(full.stderr.strip().splitlines()) <= 3
+    assert 0 < len(kept) < 12 and not any("seed=3" in name for name in kept)
+    # no failure record for what the disk refused: the job is not failed, only not written
+    assert not any((sweep / name / "result.json").exists() for name in
+                   [p.name for p in sweep.iterdir() if "seed=3" in p.name])  # fmt: skip
+    done = run_cli(*args, cwd=tmp_path)  # space freed: the same command
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{len(kept)} complete (skipped)" in done.stderr
+    results = read(tmp_path, "results.csv")
+    assert len(results) == 12 and (results["status"] == "completed").all()
+    after = result_mtimes(sweep)
+    assert all(after[name] == mtime for name, mtime in kept.items())  # untouched
+
+
+def test_a_full_disk_in_a_single_run_is_one_line(tmp_path):
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(FULL_DISK)
+    env = {"PYTHONPATH": str(inject), "FULL_DISK_AT": "history.csv"}
+    proc = run_cli("trainer.epochs=2", "hydra.run.dir=run", cwd=tmp_path, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"mlplab: no space left on the device holding {tmp_path / 'run'}; the run is not "
+        "complete; free space and run the same command"
+    ]
+    assert not (tmp_path / "run" / "result.json").exists()

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import environ, settings
 from .compose import check_choices, command_line, folder_name
-from .results import NOT_KNOBS, SweepFailed
+from .results import NOT_KNOBS, RESULT_FILE, SweepFailed, disk_full, is_complete
 from .settings import ConfigError
 
 CONFIG_PATH = "pkg://mlplab.configs"
@@ -123,6 +123,11 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
             log_group([job], [result])  # the loggers hear of it too
             return result
         _discard_run_dir(run_dir)
+        outcome["error"] = exc
+        return None
+    except OSError as exc:  # a full disk: said in one line by main, not by Hydra first
+        if hydra_cfg.mode == RunMode.MULTIRUN or not disk_full(exc):
+            raise
         outcome["error"] = exc
         return None
     if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -230,6 +235,9 @@ def main() -> None:
     except (RunFailed, SweepFailed):
         sys.exit(1)  # the run's line, or the sweep's table and failures, are printed
     except Exception as exc:
+        full = next((e for e in (exc, exc.__cause__) if disk_full(e)), None)
+        if full is not None:
+            _disk_full(full)
         if ctrl_c:  # a Ctrl-C inside an import comes out as another error (numpy's, under torch's)
             _interrupted(ctrl_c[-1] == signal.SIGTERM)
         message = explain(exc)
@@ -237,6 +245,24 @@ def main() -> None:
             raise
         print(f"mlplab: error: {message}", file=sys.stderr)
         sys.exit(2)
+
+
+def _disk_full(exc: OSError) -> None:
+    """A full disk: one line naming the folder and what is kept, and exit status 1."""
+    multirun, overrides = command_line(sys.argv[1:])
+    if multirun:
+        folder = sweep_dir_of(overrides).absolute()
+        kept = sum(is_complete(p.parent) for p in folder.glob(f"*/{RESULT_FILE}"))
+        what = f"{kept} finished job{'s are' if kept != 1 else ' is'} kept"
+    else:
+        folder = Path(exc.filename or ".").absolute().parent
+        what = "the run is not complete"
+    print(
+        f"mlplab: no space left on the device holding {folder}; {what}; free space and run "
+        "the same command",
+        file=sys.stderr,
+    )
+    sys.exit(1)
 
 
 def _interrupted(terminated: bool = False) -> None:

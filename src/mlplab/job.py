@@ -32,6 +32,7 @@ from .results import (
     LAYERS_FILE,
     RESULT_FILE,
     atomic_write,
+    disk_full,
     history_frame,
     record_failure,
     write_json,
@@ -248,9 +249,18 @@ def _base_result(job: Job, started=None, device=None) -> dict:
 
 
 def _record_failure(job: Job, exc: BaseException, started=None) -> dict:
-    """Write a failed job's result.json (why it failed) and return it."""
+    """Write a failed job's result.json (why it failed) and return it.
+
+    A full disk is no job's failure: it stops the group (and the sweep) as it is. A record
+    that cannot be written raises the job's own error, not the record's.
+    """
+    if disk_full(exc):
+        raise exc
     trace = None if isinstance(exc, ValueError) else traceback.format_exc()  # a bug: say where
-    return record_failure(job, f"{type(exc).__name__}: {exc}", trace, started)
+    try:
+        return record_failure(job, f"{type(exc).__name__}: {exc}", trace, started)
+    except OSError:
+        raise exc from None
 
 
 def _write_job(

@@ -11,6 +11,7 @@ kill too. This module imports no torch (``mlplab-aggregate`` starts fast).
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -34,6 +35,14 @@ SUMMARY_CSV = "summary.csv"
 JOBS_FILE = "jobs.jsonl"  #: one line per job a sweep launched: run_dir, overrides, config
 TRIALS_CSV = "trials.csv"  #: an optimizing sweeper's trials: trial, state, value, run_dir, ...
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "seconds")
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space, or no quota, left on the device
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that found its device full: the sweep stops there."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
 
 
 def atomic_write(path: Path, write) -> None:
@@ -515,6 +524,8 @@ class finishing:
         return self
 
     def __exit__(self, kind, error, trace) -> None:
+        if disk_full(error):  # no table could be written either: the command says what is kept
+            return
         if kind is not None and issubclass(kind, KeyboardInterrupt):
             try:
                 write_sweep_tables(self.sweep_dir, self.metric, self.by)
