@@ -628,3 +628,27 @@ def test_a_file_bigger_than_the_free_memory_is_refused_before_loading(tmp_path):
         done.stderr,
     ), done.stderr
     assert not outputs.exists()
+
+
+@pytest.mark.parametrize(
+    "rows, extra, says",
+    [
+        # 2 rows: 20% for validation rounds to none
+        (2, [], r"dataset\.val_fraction=0\.2 of 2 samples is not one row; give more samples"),
+        (6, ["dataset.val_fraction=0", "dataset.test_fraction=0.05"],
+         r"dataset\.test_fraction=0\.05 of 6 samples is not one row"),
+        # 3 of class 1 cannot be dealt to 5 folds
+        (13, ["dataset.folds=5"], r"class 1 has 3 samples outside the test split, fewer than dataset\.folds=5"),
+    ],
+)  # fmt: skip
+def test_a_file_too_small_for_its_splits_is_one_line_through_the_cli(tmp_path, rows, extra, says):
+    labels = [0] * (rows - 3) + [1] * 3 if rows > 3 else [0, 1] * (rows // 2)
+    lines = [f"{i * 0.1:.1f},{label}" for i, label in enumerate(labels)]
+    path = tmp_path / "small.csv"
+    path.write_text("x,label\n" + "\n".join(lines) + "\n")
+    done = run_cli("dataset=file", f"dataset.path={path}", "dataset.target=label", *extra,
+                   "trainer.epochs=1", "hydra.run.dir=out/run", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert re.fullmatch(rf"mlplab: error: dataset\.path='{re.escape(str(path))}': {says}.*\n",
+                        done.stderr), done.stderr  # fmt: skip
+    assert not (tmp_path / "out").exists()

@@ -554,8 +554,18 @@ def split_indices(
     every fold holds its share of each), in the order of the seeded shuffle.
     """
     n_test = 0 if has_test else int(round(d.test_fraction * n))
+    n_val = int(round(d.val_fraction * n))
+    asked = {
+        "test": not has_test and d.test_fraction > 0,
+        "val": d.folds is None and d.val_fraction > 0,
+    }
+    for key, fraction, rows in (("test", d.test_fraction, n_test), ("val", d.val_fraction, n_val)):
+        if asked[key] and rows == 0:  # a split asked for, rounded to nothing
+            raise ConfigError(
+                f"{where}: dataset.{key}_fraction={fraction} of {n} samples is not one row; "
+                f"give more samples, a larger fraction, or dataset.{key}_fraction=0."
+            )
     if not d.shuffle_split:  # the data's own order, train rows first (seed 002: X[:240], X[240:])
-        n_val = int(round(d.val_fraction * n))
         n_train = n - n_val - n_test
         if n_train < 1:
             raise ConfigError(
@@ -566,7 +576,6 @@ def split_indices(
     perm = rng.permutation(n)
     test, rest = perm[:n_test], perm[n_test:]
     if d.folds is None:
-        n_val = int(round(d.val_fraction * n))
         if len(rest) - n_val < 1:
             raise ConfigError(
                 f"{where}: {n} samples leave none to train on after the val/test split."
@@ -577,6 +586,13 @@ def split_indices(
             f"{where}: dataset.folds={d.folds} needs at least {d.folds} samples outside "
             f"the test split, got {len(rest)}."
         )
+    if task != "regression":  # stratified: every fold holds at least one of each class
+        classes, counts = np.unique(y[rest], return_counts=True)
+        if counts.min() < d.folds:
+            raise ConfigError(
+                f"{where}: class {classes[counts.argmin()]} has {counts.min()} samples outside "
+                f"the test split, fewer than dataset.folds={d.folds}: every fold needs one."
+            )
     # a stable sort by class keeps each class in its shuffled order
     dealt = np.argsort(y[rest], kind="stable") if task != "regression" else np.arange(len(rest))
     fold = np.empty(len(rest), dtype=int)
