@@ -431,7 +431,7 @@ def test_a_sweep_shows_one_progress_bar_on_a_terminal_and_logs_each_job_to_a_fil
     assert "#" not in screen  # no line per job on the terminal ...
     log = (tmp_path / "sweep" / "sweep.log").read_text().splitlines()
     assert len([line for line in log if " completed: " in line]) == 4  # ... they are in the log
-    assert "6 jobs: 0 complete (skipped), 2 invalid, 4 in 1 stacks" in log[0]
+    assert "6 jobs: 0 complete (skipped), 2 invalid, 4 in 1 stack," in log[0]
 
 
 def test_summary_groups_over_folds_as_over_seeds(tmp_path):

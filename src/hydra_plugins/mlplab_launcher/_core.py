@@ -135,9 +135,13 @@ def summary_line(plan: Plan, workers: int, place: str) -> str:
     n = len(plan.done) + len(plan.invalid) + sum(map(len, plan.groups))
     stacked = sum(map(len, plan.stacks))
     where = f"{workers} process{'es' if workers > 1 else ''}" if place == "local" else place
+    stacks = len(plan.stacks)
+    in_stacks = (
+        f"{stacked} in {stacks} stack{'s' if stacks > 1 else ''}" if stacks else "none stacked"
+    )
     return (
-        f"{n} jobs: {len(plan.done)} complete (skipped), {len(plan.invalid)} invalid, "
-        f"{stacked} in {len(plan.stacks)} stacks, {len(plan.alone)} alone; on {where}"
+        f"{n} job{'s' if n != 1 else ''}: {len(plan.done)} complete (skipped), "
+        f"{len(plan.invalid)} invalid, {in_stacks}, {len(plan.alone)} alone; on {where}"
     )
 
 
