@@ -577,3 +577,23 @@ def test_loss_mse_on_a_binary_task_through_the_cli_is_reported_as_typed(tmp_path
         result = json.loads((tmp_path / "sweep" / run_dir / "result.json").read_text())
         expected = {"mse": "sigmoid_mse", "bce": "bce"}[result["config"]["loss"]]
         assert result["loss_fn"] == expected
+
+
+def test_the_history_measures_the_training_split_on_its_first_rows():
+    # 6000 samples: 4800 train rows, more than TRAIN_SAMPLE; the validation split whole
+    s = make_settings("dataset=tabular", "dataset.n_samples=6000", "trainer.epochs=1")
+    data, model, loss = prepare(s)
+    assert len(data.X_train) > train.TRAIN_SAMPLE
+    at_init = copy.deepcopy(model)
+    first = slice(0, train.TRAIN_SAMPLE)
+    sample_loss, sample_acc = evaluate(at_init, data.X_train[first], data.y_train[first], loss)
+    full_loss, _ = evaluate(at_init, data.X_train, data.y_train, loss)
+    val_loss, _ = evaluate(at_init, data.X_val, data.y_val, loss)
+    from mlplab.stacked import fit_many
+
+    stacked = fit_many([s, dataclasses.replace(s, seed=1)], data)[0].history[0]
+    for row in (fit(model, data, s, loss).history[0], stacked):
+        assert row["train_loss"] == pytest.approx(sample_loss.item(), rel=1e-6)
+        assert row["train_acc"] == pytest.approx(sample_acc.item())
+        assert row["train_loss"] != pytest.approx(full_loss.item(), rel=1e-6)  # can tell them apart
+        assert row["val_loss"] == pytest.approx(val_loss.item(), rel=1e-6)

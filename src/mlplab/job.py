@@ -41,6 +41,7 @@ from .results import (
 from .settings import ConfigError, RunSettings, flat
 from .stacked import fit_many
 from .train import (
+    TRAIN_SAMPLE,
     FitResult,
     build_model,
     evaluate,
@@ -51,10 +52,6 @@ from .train import (
 )
 
 ACTIVATION_SAMPLE = 2000  # rows of X_train kept for the activation histograms
-# layers.csv is measured on the first rows of the training split, at most this many: all
-# of every generated set, scikit-learn's and MNIST-1D's; at MNIST's size two full passes
-# (init and end) would cost as much as two epochs of training, these ~7% of them.
-MEASURED_ROWS = 4096
 
 
 def run_group(jobs: list[Job], single: bool = False, threads: int | None = None) -> list[dict]:
@@ -218,7 +215,9 @@ class Measurements:
         ]
         if not todo:
             return
-        X, y = self.data.X_train[:MEASURED_ROWS], self.data.y_train[:MEASURED_ROWS]
+        # the rows the history's train metrics are measured on (train.TRAIN_SAMPLE): at
+        # MNIST's size two full passes would cost as much as two epochs of training
+        X, y = self.data.X_train[:TRAIN_SAMPLE], self.data.y_train[:TRAIN_SAMPLE]
         if stack is not None:
             tables = diagnostics.stack_layer_stats(stack, X, y, self.loss)
         else:
