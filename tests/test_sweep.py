@@ -1,5 +1,6 @@
 """Sweeps through the real command: tables, failures, fail_fast, kill + resume, aggregate, compare."""
 
+import json
 import os
 import re
 import signal
@@ -527,3 +528,68 @@ def test_a_full_disk_in_a_single_run_is_one_line(tmp_path):
         "complete; free space and run the same command"
     ]
     assert not (tmp_path / "run" / "result.json").exists()
+
+
+# ---------------------------------------------------------------- a job's identity
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=basic"]], ids=["stacked", "basic"])
+def test_a_result_made_under_another_config_is_rerun_and_its_folder_kept_aside(tmp_path, launcher):
+    mine = tmp_path / "conf" / "experiment"
+    mine.mkdir(parents=True)
+    grid = mine / "mine.yaml"
+    grid.write_text("# @package _global_\ntrainer:\n  epochs: 2\n")
+    args = ["-m", "--config-dir", str(tmp_path / "conf"), "experiment=mine", "seed=0,1",
+            "model.hidden=[4]", "hydra.sweep.dir=sweep", *launcher]  # fmt: skip
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    before = result_mtimes(tmp_path / "sweep")
+    grid.write_text("# @package _global_\ntrainer:\n  epochs: 3\n")  # the file edited
+    if not launcher:  # the stacked launcher's plan and headline say it
+        plan = run_cli(*args, "sweep.plan=true", cwd=tmp_path)
+        assert "0 complete (skipped), 2 stale (made under another config or data" in plan.stdout
+        assert result_mtimes(tmp_path / "sweep") == before  # the plan moves nothing
+    rerun = run_cli(*args, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    if not launcher:
+        assert "2 stale (made under another config or data; their folders kept in stale/)" in (
+            rerun.stderr
+        )
+    assert set(read(tmp_path, "results.csv")["epochs_run"]) == {3}
+    kept = sorted((tmp_path / "sweep" / "stale").glob("*/result.json"))
+    assert [json.loads(p.read_text())["epochs_run"] for p in kept] == [2, 2]
+    rerun_mtimes = result_mtimes(tmp_path / "sweep")
+    again = run_cli(*args, cwd=tmp_path)  # nothing changed since: all reused
+    assert again.returncode == 0 and result_mtimes(tmp_path / "sweep") == rerun_mtimes
+    if not launcher:
+        assert "2 complete (skipped), 0 invalid" in again.stderr
+
+
+def test_a_result_made_on_other_data_is_rerun(tmp_path):
+    data = tmp_path / "data.csv"
+    rows = [f"{i % 7 * 0.1:.1f},{i % 5 * 0.2:.1f},{i % 2}" for i in range(40)]
+    data.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    args = ["-m", "dataset=file", f"dataset.path={data}", "dataset.target=label", "seed=0,1",
+            "trainer.epochs=2", "hydra.sweep.dir=sweep"]  # fmt: skip
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    assert set(read(tmp_path, "results.csv")["n_train"]) == {32}
+    data.write_text("a,b,label\n" + "\n".join(rows + rows) + "\n")  # 80 rows now
+    rerun = run_cli(*args, cwd=tmp_path)
+    assert rerun.returncode == 0 and "2 stale" in rerun.stderr, rerun.stderr
+    assert set(read(tmp_path, "results.csv")["n_train"]) == {64}
+
+
+def test_a_result_of_the_same_config_is_reused_under_either_launcher(tmp_path):
+    args = ["-m", "seed=0,1", "model.hidden=[4]", "trainer.epochs=2", "hydra.sweep.dir=sweep"]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    before = result_mtimes(tmp_path / "sweep")
+    # a result written before identities were recorded: checked against its stored config
+    first = next((tmp_path / "sweep").glob("*/result.json"))
+    old = json.loads(first.read_text())
+    del old["identity"]
+    first.write_text(json.dumps(old))
+    before[first.parent.name] = first.stat().st_mtime_ns
+    basic = run_cli(*args, "hydra/launcher=basic", cwd=tmp_path)
+    assert basic.returncode == 0, basic.stderr
+    stacked = run_cli(*args, "trainer.progress=false", cwd=tmp_path)  # not a knob: same identity
+    assert "2 complete (skipped), 0 invalid" in stacked.stderr
+    assert result_mtimes(tmp_path / "sweep") == before

@@ -96,15 +96,24 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
     done: raised here, Hydra would print a line of its own before it.
     """
     from .compose import Job
-    from .results import read_result
+    from .data import fingerprint
+    from .results import identity, move_aside, read_result, reusable
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = tuple(OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False))
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        result = read_result(run_dir)
-        if result is not None and result.get("status") == "completed":  # resume: done
-            return {**result, "run_dir": str(run_dir)}
+    ident = None
+    if hydra_cfg.mode == RunMode.MULTIRUN:  # resume: a result of the same identity is done
+        try:
+            data = fingerprint(settings.from_config(cfg).dataset)
+        except ConfigError:
+            data = None  # recorded as invalid below
+        ident = identity(settings.flat(settings.task_tree(cfg)), data)
+        found = reusable(run_dir, ident, data)
+        if found == "complete":
+            return {**read_result(run_dir), "run_dir": str(run_dir)}
+        if found == "stale":  # kept aside; Hydra has written this run's .hydra/ here already
+            move_aside(run_dir, Path(hydra_cfg.sweep.dir), copy=True)
     try:
         check_choices(hydra_cfg.runtime.choices, GlobalHydra.instance().config_loader())
         s = settings.from_config(cfg)
@@ -133,7 +142,8 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         from .job import run_group
 
-        job = Job(hydra_cfg.job.num, overrides, run_dir.absolute(), settings.flat(s), s)
+        config = settings.flat(settings.task_tree(cfg))
+        job = Job(hydra_cfg.job.num, overrides, run_dir.absolute(), config, s, identity=ident)
         return run_group([job])[0]
     print(describe(result))
     print(f"run folder: {run_dir}")

@@ -62,6 +62,7 @@ class Job:
     config: dict  #: its task config, flat (``section.key``), as composed
     settings: RunSettings | None  #: None when its config is invalid
     error: str | None = None  #: why its config is invalid (a ConfigError's line)
+    identity: str | None = None  #: what decides its result (``results.identity``), when known
 
 
 @dataclass

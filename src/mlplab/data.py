@@ -7,6 +7,7 @@ splits, standardizes with training statistics only, and moves tensors to the dev
 
 from __future__ import annotations
 
+import functools
 import math
 import zipfile
 from dataclasses import dataclass
@@ -387,6 +388,33 @@ def shape_of(d: DatasetSettings) -> tuple[int, int] | None:
     except (*UNREADABLE, ConfigError, KeyError, ImportError, TypeError):
         return None
     return len(X), (X.shape[1] if X.ndim == 2 else 1)
+
+
+def fingerprint(d: DatasetSettings) -> str | None:
+    """A digest of a user's data file's content (None for generated data, which the config
+    fixes), read once per process for a file of one size and modification time.
+
+    BLAKE2b at ~1 GB/s: an MNIST-sized .npz (220 MB) takes ~0.2-0.3 s here.
+    """
+    if d.name != "file" or not d.path:
+        return None
+    path = Path(d.path).expanduser()
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # no such file: loading it will say so
+    return _digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def task_of(d: DatasetSettings) -> str:

@@ -242,6 +242,7 @@ def _base_result(job: Job, started=None, device=None) -> dict:
         "status": "failed",
         "error": None,
         "overrides": list(job.overrides),
+        "identity": job.identity,
         "config": job.config,
         "provenance": provenance.record(started, device),
     }

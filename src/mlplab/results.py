@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import io
 import json
 import math
@@ -108,6 +109,56 @@ def is_complete(run_dir: Path) -> bool:
     return result is not None and result.get("status") == "completed"
 
 
+STALE_DIR = "stale"  # where a sweep keeps the folders of jobs whose identity changed
+
+
+def identity(config: dict, data: str | None) -> str:
+    """What decides a job's result: every key of its composed config (flat) but the ones
+    that do not reach training (``NOT_KNOBS``: progress, threads, loggers, ...), and the
+    fingerprint of its data file (``data.fingerprint``; None for generated data)."""
+    knobs = {key: value for key, value in config.items() if key not in NOT_KNOBS}
+    text = json.dumps([knobs, data], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def reusable(run_dir: Path, ident: str, data: str | None) -> str | None:
+    """ "complete": the folder holds this job's completed result (the same identity);
+    "stale": a completed result made under another config or other data; None: no result.
+
+    A result written before identities were recorded is checked against its stored config,
+    and is stale when a data file is involved (its data cannot be told).
+    """
+    result = read_result(run_dir)
+    if result is None or result.get("status") != "completed":
+        return None
+    stored = result.get("identity")
+    if stored is None:
+        stored = identity(result.get("config") or {}, None) if data is None else None
+    return "complete" if stored == ident else "stale"
+
+
+def move_aside(run_dir: Path, sweep_dir: Path, copy: bool = False) -> Path:
+    """Move a stale job folder into the sweep's ``stale/`` folder, never over another.
+
+    ``copy``: copy it there instead and remove its result.json, for a folder a launcher has
+    already prepared for the job's new run (Hydra's own launchers write ``.hydra/`` first).
+    """
+    import shutil
+
+    target = Path(sweep_dir) / STALE_DIR / Path(run_dir).name
+    n = 1
+    while target.exists():
+        n += 1
+        target = target.with_name(f"{Path(run_dir).name}.{n}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if copy:
+        shutil.copytree(run_dir, target)
+        (Path(run_dir) / RESULT_FILE).unlink()
+    else:
+        os.replace(run_dir, target)
+    return target
+
+
 def history_frame(history: Iterable[dict]) -> pd.DataFrame:
     import pandas as pd
 
@@ -151,7 +202,7 @@ NOT_KNOBS = (
 # What summary.csv groups over: runs that differ only in these are repeats of one setting.
 REPEATS = ("seed", "dataset.fold")
 RESULT_META = ("status", "error", "overrides", "config", "task", "loss_fn", "traceback",
-               "train_seconds", "run_dir")  # fmt: skip
+               "train_seconds", "run_dir", "identity")  # fmt: skip
 TEXT_COLUMNS = ("status", "error", "overrides", "run_dir")
 INCOMPLETE = "no result.json (killed, or not run yet)"
 
@@ -235,12 +286,15 @@ def is_knob(column: str) -> bool:
 
 def collect(sweep_dir: Path) -> pd.DataFrame:
     """A sweep folder's results table: every launched job (``jobs.jsonl``) and every job
-    folder with a ``result.json`` (any launcher, any depth), one row each."""
+    folder with a ``result.json`` (any launcher, any depth; not under ``stale/``), one row each."""
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)
     planned = {line["run_dir"]: line for line in _read_jobs(sweep_dir / JOBS_FILE)}
-    found = {str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob(f"*/**/{RESULT_FILE}")}
+    found = {
+        str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob(f"*/**/{RESULT_FILE}")
+        if p.relative_to(sweep_dir).parts[0] != STALE_DIR  # results another config made
+    }  # fmt: skip
     rows = []
     for run_dir in sorted(planned.keys() | found):
         result = read_result(sweep_dir / run_dir)

@@ -1,6 +1,7 @@
 """The stacked launcher's work: plan the stacks, run them, and report as they finish."""
 
 # No `from __future__ import annotations` (see config.py).
+import dataclasses
 import gc
 import logging
 import os
@@ -22,6 +23,8 @@ class Plan:
     """What launching a batch of jobs does with each of them."""
 
     done: list = field(default_factory=list)  #: complete already (resume): skipped
+    stale: list = field(default_factory=list)  #: complete under another identity: rerun
+    older: int = 0  #: of the done ones, how many another mlplab version made
     invalid: list = field(default_factory=list)  #: settings refused: recorded as failed
     groups: list = field(
         default_factory=list
@@ -43,20 +46,36 @@ class Plan:
 def make_plan(jobs: list, max_models: int, cores: int) -> Plan:
     """Skip the complete jobs, set the invalid ones aside, and plan the rest by cost.
 
+    A job is complete when its folder holds a completed result of its identity (its
+    composed config and its data file's fingerprint, ``results.identity``); one made under
+    another identity is stale: planned to run again (``launch`` moves its folder aside).
     ``mlplab.grouping.plan`` prices the stacks from the data's shape (read once per
     dataset), stacks where that is cheaper, and cuts the work for ``cores`` workers.
     Per-epoch layer statistics (``trainer.layer_stats_every``) need fit's own loop.
     """
-    from mlplab import grouping
-    from mlplab.data import shape_of
-    from mlplab.results import is_complete
+    from mlplab import __version__, grouping
+    from mlplab.data import fingerprint, shape_of
+    from mlplab.results import identity, read_result, reusable
 
     plan = Plan()
     todo, alone = [], []
-    for job in jobs:
-        if is_complete(job.run_dir):
+    prints = {}  # each data file hashed once per batch
+    for i, job in enumerate(jobs):
+        data = None
+        if job.settings is not None:
+            if job.settings.dataset not in prints:
+                prints[job.settings.dataset] = fingerprint(job.settings.dataset)
+            data = prints[job.settings.dataset]
+            jobs[i] = job = dataclasses.replace(job, identity=identity(job.config, data))
+        found = reusable(job.run_dir, job.identity, data) if job.identity else None
+        if found == "complete":
             plan.done.append(job)
-        elif job.settings is None:
+            made_by = (read_result(job.run_dir).get("provenance") or {}).get("mlplab")
+            plan.older += made_by != __version__
+            continue
+        if found == "stale":
+            plan.stale.append(job)
+        if job.settings is None:
             plan.invalid.append(job)
         elif job.settings.trainer.layer_stats_every:
             alone.append([job])
@@ -94,12 +113,14 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list
     """Run a batch of jobs; return each one's JobReturn, its result dict as return value
     (None for a job that ``sweep.fail_fast`` kept from starting)."""
     from mlplab.loggers import log_group
-    from mlplab.results import read_result, record_invalid
+    from mlplab.results import move_aside, read_result, record_invalid
 
     configs = job_configs(launcher)
     jobs = configs.jobs(job_overrides, first)
     plan = make_plan(jobs, launcher.max_models, worker_count(launcher))
     configs.sweep_dir.mkdir(parents=True, exist_ok=True)
+    for job in plan.stale:  # kept, not overwritten: the same command runs them anew
+        move_aside(job.run_dir, configs.sweep_dir)
     results = {
         job.num: {**read_result(job.run_dir), "run_dir": str(job.run_dir)} for job in plan.done
     }
@@ -132,7 +153,14 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list
 
 
 def summary_line(plan: Plan, workers: int, place: str) -> str:
+    from mlplab.results import STALE_DIR
+
     n = len(plan.done) + len(plan.invalid) + sum(map(len, plan.groups))
+    older = f" of which {plan.older} by another mlplab version" if plan.older else ""
+    stale = (
+        f", {len(plan.stale)} stale (made under another config or data; their folders "
+        f"kept in {STALE_DIR}/)" if plan.stale else ""
+    )  # fmt: skip
     stacked = sum(map(len, plan.stacks))
     where = f"{workers} process{'es' if workers > 1 else ''}" if place == "local" else place
     stacks = len(plan.stacks)
@@ -140,7 +168,7 @@ def summary_line(plan: Plan, workers: int, place: str) -> str:
         f"{stacked} in {stacks} stack{'s' if stacks > 1 else ''}" if stacks else "none stacked"
     )
     return (
-        f"{n} job{'s' if n != 1 else ''}: {len(plan.done)} complete (skipped), "
+        f"{n} job{'s' if n != 1 else ''}: {len(plan.done)} complete (skipped{older}){stale}, "
         f"{len(plan.invalid)} invalid, {in_stacks}, {len(plan.alone)} alone; on {where}"
     )
 
