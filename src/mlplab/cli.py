@@ -97,7 +97,7 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
     """
     from .compose import Job
     from .data import fingerprint
-    from .results import identity, move_aside, read_result, reusable
+    from .results import identity, move_aside, reusable
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -109,9 +109,9 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
         except ConfigError:
             data = None  # recorded as invalid below
         ident = identity(settings.flat(settings.task_tree(cfg)), data)
-        found = reusable(run_dir, ident, data)
+        found, result = reusable(run_dir, ident, data)
         if found == "complete":
-            return {**read_result(run_dir), "run_dir": str(run_dir)}
+            return {**result, "run_dir": str(run_dir)}
         if found == "stale":  # kept aside; Hydra has written this run's .hydra/ here already
             move_aside(run_dir, Path(hydra_cfg.sweep.dir), copy=True)
     try:

@@ -121,20 +121,21 @@ def identity(config: dict, data: str | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def reusable(run_dir: Path, ident: str, data: str | None) -> str | None:
-    """ "complete": the folder holds this job's completed result (the same identity);
-    "stale": a completed result made under another config or other data; None: no result.
+def reusable(run_dir: Path, ident: str, data: str | None) -> tuple[str | None, dict | None]:
+    """Whether the folder's result can stand for this job, and the result.
 
-    A result written before identities were recorded is checked against its stored config,
-    and is stale when a data file is involved (its data cannot be told).
+    ("complete", result): a completed result of this identity; ("stale", result): a
+    completed result made under another config or other data; (None, None): none. A result
+    written before identities were recorded is checked against its stored config, and is
+    stale when a data file is involved (its data cannot be told).
     """
     result = read_result(run_dir)
     if result is None or result.get("status") != "completed":
-        return None
+        return None, None
     stored = result.get("identity")
     if stored is None:
         stored = identity(result.get("config") or {}, None) if data is None else None
-    return "complete" if stored == ident else "stale"
+    return ("complete" if stored == ident else "stale"), result
 
 
 def move_aside(run_dir: Path, sweep_dir: Path, copy: bool = False) -> Path:

@@ -55,7 +55,7 @@ def make_plan(jobs: list, max_models: int, cores: int) -> Plan:
     """
     from mlplab import __version__, grouping
     from mlplab.data import fingerprint, shape_of
-    from mlplab.results import identity, read_result, reusable
+    from mlplab.results import identity, reusable
 
     plan = Plan()
     todo, alone = [], []
@@ -67,11 +67,10 @@ def make_plan(jobs: list, max_models: int, cores: int) -> Plan:
                 prints[job.settings.dataset] = fingerprint(job.settings.dataset)
             data = prints[job.settings.dataset]
             jobs[i] = job = dataclasses.replace(job, identity=identity(job.config, data))
-        found = reusable(job.run_dir, job.identity, data) if job.identity else None
+        found, result = reusable(job.run_dir, job.identity, data) if job.identity else (None, None)
         if found == "complete":
             plan.done.append(job)
-            made_by = (read_result(job.run_dir).get("provenance") or {}).get("mlplab")
-            plan.older += made_by != __version__
+            plan.older += (result.get("provenance") or {}).get("mlplab") != __version__
             continue
         if found == "stale":
             plan.stale.append(job)
