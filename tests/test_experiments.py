@@ -10,6 +10,8 @@ from conftest import REPO, run_cli
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+from mlplab.settings import ConfigError
+
 EXPERIMENTS = sorted(p.stem for p in (REPO / "configs" / "experiment").glob("*.yaml"))
 
 
@@ -49,6 +51,21 @@ def test_experiment_runs_its_grid(tmp_path, name):
     results = pd.read_csv(tmp_path / "sweep" / "results.csv")
     assert len(results) == grid_size(name) and (results["status"] == "completed").all()
     assert (tmp_path / "sweep" / "summary.csv").is_file()
+    assert "warning" not in proc.stderr.lower(), proc.stderr  # its plot_by, its metric: all found
+
+
+def test_plot_by_takes_a_knobs_short_or_dotted_name(tmp_path):
+    from mlplab.results import column_named
+
+    columns = ["status", "hidden", "lr", "model.init_std", "depth", "val_acc"]
+    assert column_named("lr", columns) == "lr"
+    assert column_named("optimizer.lr", columns) == "lr"
+    assert column_named("init_std", columns) == "model.init_std"
+    with pytest.raises(
+        ConfigError,
+        match=r"Unknown sweep.plot_by 'widht'. Choose one of the knobs: hidden, lr, model.init_std, depth\.$",
+    ):
+        column_named("widht", columns)
 
 
 def test_reproduce_script_writes_the_page_and_its_figure(tmp_path):

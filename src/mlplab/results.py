@@ -396,8 +396,28 @@ def write_sweep_tables(
             f"mlplab: warning: metric {metric!r} is not in results.csv; choose one of: {', '.join(choices)}.",
             file=sys.stderr,
         )
+    try:
+        by = ",".join(column_named(name.strip(), results.columns) for name in by.split(","))
+    except ConfigError as exc:
+        print(f"mlplab: warning: sweep figures skipped: {exc}", file=sys.stderr)
+        return results, summary
     _draw_sweep(sweep_dir, results, summary, metric, by)
     return results, summary
+
+
+def column_named(name: str, columns) -> str:
+    """The results column a knob's short or dotted name means (``lr`` or ``optimizer.lr``,
+    ``init_std`` or ``model.init_std``); ConfigError naming the knob columns if none."""
+    columns = list(map(str, columns))
+    if name in columns:
+        return name
+    ends = [c for c in columns if c.rpartition(".")[2] == name]
+    if SHORT_NAMES.get(name) in columns:
+        return SHORT_NAMES[name]
+    if len(ends) == 1:
+        return ends[0]
+    knobs = ", ".join(c for c in columns if is_knob(c))
+    raise ConfigError(f"Unknown sweep.plot_by {name!r}. Choose one of the knobs: {knobs}.")
 
 
 def _draw_sweep(sweep_dir: Path, results, summary, metric: str, by: str) -> None:
@@ -435,10 +455,6 @@ def _long(sweep_dir: Path, done, table: str, by: str, columns: list[str], epoch:
     import pandas as pd
 
     keys = [k.strip() for k in by.split(",")]
-    missing = [k for k in keys if k not in done.columns]
-    if missing:
-        choices = ", ".join(map(str, done.columns))
-        raise ConfigError(f"Unknown plot_by {missing[0]!r}. Choose one of: {choices}.")
     rows = []
     for run_dir, *values in done[["run_dir", *keys]].itertuples(index=False):
         try:
