@@ -302,6 +302,20 @@ def test_compare_joins_on_knobs_with_deltas(two_sweeps):
     assert "activation=tanh - activation=relu" in proc.stdout
 
 
+def test_compare_takes_sweep_folders_and_sorts_widths_as_numbers(tmp_path):
+    for act in ("relu", "tanh"):
+        made = run_cli("-m", "model.hidden=[16],[4],[8,8]", f"model.activation={act}",
+                       "trainer.epochs=2", f"hydra.sweep.dir={act}", cwd=tmp_path)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+    out = tmp_path / "cmp.csv"
+    proc = compare("relu", "tanh", "--out", str(out), cwd=tmp_path)  # the folders
+    assert proc.returncode == 0, proc.stderr
+    joined = pd.read_csv(out)
+    assert joined["hidden"].tolist() == ["[4]", "[16]", "[8,8]"]  # not "[16]" before "[4]"
+    relu = pd.read_csv(tmp_path / "relu" / "summary.csv").set_index("hidden")["val_acc_mean"]
+    assert joined.set_index("hidden")["activation=relu"].to_dict() == pytest.approx(relu.to_dict())
+
+
 def test_compare_results_tables_on_seed_too(two_sweeps):
     proc = compare("relu/results.csv", "tanh/results.csv", "--metric", "train_loss", cwd=two_sweeps)
     assert proc.returncode == 0, proc.stderr

@@ -8,8 +8,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from .results import TEXT_COLUMNS, atomic_write, default_metric, is_knob, write_csv
+from .results import (
+    SUMMARY_CSV,
+    TEXT_COLUMNS,
+    atomic_write,
+    default_metric,
+    is_knob,
+    natural_order,
+    write_csv,
+)
 from .settings import ConfigError, choose
+
+
+def table_path(path: Path) -> Path:
+    """A table's path: the file given, or a sweep folder's summary.csv."""
+    return path / SUMMARY_CSV if path.is_dir() else path
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -79,6 +92,8 @@ def join(
         part = part.to_frame() if keys else pd.DataFrame({label: [part]})
         joined = part if joined is None else joined.join(part, how="outer")
     joined = joined.reset_index() if keys else joined
+    if keys:  # [4] before [16] before [8,8]: as the results tables sort
+        joined = joined.sort_values(keys, key=natural_order, kind="stable", ignore_index=True)
     for label in labels[1:]:
         joined[f"{label} - {labels[0]}"] = joined[label] - joined[labels[0]]
     return joined, keys
@@ -111,7 +126,10 @@ def plot(joined: pd.DataFrame, keys: list[str], labels: list[str], metric: str, 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mlplab-compare", description=__doc__)
     parser.add_argument(
-        "tables", nargs="+", type=Path, help="results.csv or summary.csv files (two or more)"
+        "tables",
+        nargs="+",
+        type=Path,
+        help="results.csv or summary.csv files, or sweep folders (their summary.csv); two or more",
     )
     parser.add_argument(
         "--metric", default="auto", help="column to compare (default: val_acc, else val_loss)"
@@ -125,12 +143,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if len(args.tables) < 2:
             raise ConfigError("mlplab-compare needs two or more tables to compare.")
-        tables = [read_table(p) for p in args.tables]
+        paths = [table_path(p) for p in args.tables]
+        tables = [read_table(p) for p in paths]
         metric = args.metric
         if metric == "auto":
             first = tables[0]
             metric = default_metric(first.rename(columns=lambda c: c.removesuffix("_mean")))
-        labels = labels_for(args.tables, tables)
+        labels = labels_for(paths, tables)
         joined, keys = join(tables, labels, metric)
     except ConfigError as exc:
         print(f"mlplab-compare: error: {exc}", file=sys.stderr)

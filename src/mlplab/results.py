@@ -321,10 +321,12 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
     # repeats (seeds, folds) last: side by side
     varying = [c for c in varying if c not in REPEATS] + [c for c in varying if c in REPEATS]
     frame = frame[["status", *varying, *fixed, *outcomes, "error", "overrides", "run_dir"]]
-    return frame.sort_values(varying or ["run_dir"], key=_natural, kind="stable", ignore_index=True)
+    return frame.sort_values(
+        varying or ["run_dir"], key=natural_order, kind="stable", ignore_index=True
+    )
 
 
-def _natural(column: pd.Series) -> pd.Series:
+def natural_order(column: pd.Series) -> pd.Series:
     """Sort [4] < [16] < [8,8]: hidden by depth, then widths; everything else as is."""
     if column.name != "hidden":
         return column
