@@ -301,3 +301,34 @@ def test_the_logger_names_and_settings_agree_with_the_configs():
         settings.LoggerSettings,
     )  # fmt: skip
     assert {f"logger.{k}" for k in settings.flat(s)} <= set(NOT_KNOBS)
+
+
+@pytest.mark.parametrize("server", ["refuses", "never answers"])
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "sweep"])
+def test_a_tracking_server_that_does_not_answer_is_one_line_before_any_training(
+    tmp_path, server, multirun
+):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    if server == "never answers":
+        listener.listen(1)  # connections queue, nothing reads them: the check times out
+    else:
+        listener.close()  # nothing there: refused at once
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        args = ["-m", "seed=0,1"] if multirun else []
+        proc = run_cli(*args, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}",
+                       "trainer.epochs=2", "hydra.run.dir=out/run", "hydra.sweep.dir=out/sweep",
+                       cwd=tmp_path)  # fmt: skip
+    finally:
+        listener.close()
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(
+        f"mlplab: error: logger.mlflow.tracking_uri={uri}: no MLflow server answers there ("
+    )
+    assert line.endswith(
+        "or log to a file store, e.g. logger.mlflow.tracking_uri=sqlite:///outputs/mlflow.db."
+    )
+    assert "Retrying" not in proc.stdout + proc.stderr and not (tmp_path / "out").exists()

@@ -119,6 +119,9 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
         s = settings.from_config(cfg)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             from .job import run_single  # imports torch: only once the config is good
+            from .loggers import check_servers
+
+            check_servers([s])
 
             result = run_single(s, run_dir, list(overrides))
     except ConfigError as exc:

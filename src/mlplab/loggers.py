@@ -38,12 +38,40 @@ from pathlib import Path
 from . import environ, settings
 from .compose import Job
 from .results import HISTORY_COLUMNS, HISTORY_FILE, JOBS_FILE, atomic_write, is_knob, job_row
-from .settings import LoggerSettings
+from .settings import ConfigError, LoggerSettings
 
 RESULT_PREFIX = "result/"  #: results (final and best metrics, params, ...) under result/<column>
 EPOCH_METRICS = tuple(c for c in HISTORY_COLUMNS if c not in ("epoch", "seconds"))
 SINGLE_RUNS_EXPERIMENT = "runs"  #: MLflow's experiment for runs of their own, by default
 NOT_REPORTED = ("status", "error", "overrides", "run_dir", "trial")  #: neither knob nor result
+
+
+SERVER_TIMEOUT = 3.0  # seconds a tracking server has to answer before any training
+
+
+def check_servers(settings_list: list) -> None:
+    """Refuse, before any training, an MLflow tracking server that does not answer: one
+    line naming the URI (MLflow's own client would retry for minutes, run after run).
+    Only http(s) URIs are servers; a database or file store is opened where it is used."""
+    import urllib.error
+    import urllib.request
+
+    uris = {
+        s.logger.mlflow.tracking_uri
+        for s in settings_list
+        if s is not None and s.logger.mlflow.enabled
+        and s.logger.mlflow.tracking_uri.startswith(("http://", "https://"))
+    }  # fmt: skip
+    for uri in sorted(uris):
+        try:  # the server's health endpoint; no retries
+            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT).close()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ConfigError(
+                f"logger.mlflow.tracking_uri={uri}: no MLflow server answers there ({reason}); "
+                "start it (mlflow server --host HOST --port PORT) or log to a file store, "
+                "e.g. logger.mlflow.tracking_uri=sqlite:///outputs/mlflow.db."
+            ) from None
 
 
 def log_group(jobs: list[Job], results: list[dict], single: bool = False) -> None:
@@ -182,8 +210,6 @@ def _write_events(events: list, path: Path) -> None:
 
 def to_mlflow(reports: list[Report]) -> None:
     """One MLflow run per job, in its sweep's experiment (created on first use)."""
-    from mlflow.entities import Metric, Param
-
     by_store: dict[tuple[str, str], list[Report]] = {}
     for report in reports:
         options = logger_settings(report.job).mlflow
@@ -192,6 +218,20 @@ def to_mlflow(reports: list[Report]) -> None:
         )
         by_store.setdefault((_resolved(options.tracking_uri), name), []).append(report)
     for (uri, experiment), group in by_store.items():
+        # a server lost during a sweep: one failure, at once (MLflow retries for minutes
+        # by default, and urllib3 says so on the terminal each time)
+        with environ.defaults(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+                              MLFLOW_HTTP_REQUEST_TIMEOUT=str(int(SERVER_TIMEOUT * 4))):  # fmt: skip
+            _report_to(uri, experiment, group)
+
+
+def _report_to(uri: str, experiment: str, group: list) -> None:
+    from mlflow.entities import Metric, Param
+
+    urllib3 = logging.getLogger("urllib3")
+    level = urllib3.level
+    urllib3.setLevel(logging.ERROR)
+    try:
         client, experiment_id = _experiment(uri, experiment, group[0].sweep_dir)
         for report in group:
             run = client.create_run(
@@ -215,6 +255,8 @@ def to_mlflow(reports: list[Report]) -> None:
                 client.log_artifact(run.info.run_id, str(figure))
             status = "FINISHED" if report.status == "completed" else "FAILED"
             client.set_terminated(run.info.run_id, status, int(time.time() * 1000))
+    finally:
+        urllib3.setLevel(level)
 
 
 def _tags(report: Report) -> dict[str, str]:

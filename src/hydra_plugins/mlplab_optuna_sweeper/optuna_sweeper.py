@@ -60,6 +60,9 @@ class OptunaSweeper(Sweeper):
         # every choice and every end of a range composed once, now: a typo in a key or a
         # value of the wrong type fails here, before a study or a folder is made
         self.probes = self.jobs.jobs(space.probes())
+        from mlplab.loggers import check_servers
+
+        check_servers([job.settings for job in self.probes])  # a server that is down: now
 
     def search_space(self, arguments: list[str]):
         """``hydra.sweeper.params``, then the command line's overrides (which win)."""

@@ -52,6 +52,9 @@ class GridSweeper(Sweeper):
         if options.get("plan", False):
             print(self.describe(grid, jobs))
             return None
+        from mlplab.loggers import check_servers
+
+        check_servers([job.settings for job in jobs])  # a server that is down: before anything
         sweep_dir = results.start_sweep(self.config, jobs)
         fail_fast = options.get("fail_fast", False)
         size = self.max_batch_size or len(grid)
