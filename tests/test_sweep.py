@@ -607,3 +607,12 @@ def test_a_result_of_the_same_config_is_reused_under_either_launcher(tmp_path):
     stacked = run_cli(*args, "trainer.progress=false", cwd=tmp_path)  # not a knob: same identity
     assert "2 complete (skipped), 0 invalid" in stacked.stderr
     assert result_mtimes(tmp_path / "sweep") == before
+
+
+def test_the_printed_summary_marks_every_missing_value_alike(tmp_path):
+    proc = run_cli("-m", "model.hidden=[4],[0]", "trainer.epochs=2", "hydra.sweep.dir=sweep",
+                   cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1  # the [0] job failed
+    row = next(line.split() for line in proc.stdout.splitlines() if line.strip().startswith("[0]"))
+    assert row == ["[0]", "0", "-", "-", "-", "0", "1"]  # params and both metrics missing
+    assert "<NA>" not in proc.stdout and "nan" not in proc.stdout.lower()

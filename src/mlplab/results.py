@@ -500,7 +500,8 @@ def format_summary(results, summary, metric: str = "auto") -> str:
     table["n"] = summary["n"]
     if summary["n_failed"].any():
         table["failed"] = summary["n_failed"]
-    return table.to_string(index=False)
+    # one mark for a missing value, whatever the column's type (<NA>, NaN, None)
+    return table.astype(object).where(table.notna(), "-").to_string(index=False)
 
 
 def finish_sweep(
