@@ -51,14 +51,15 @@ def test_the_stacked_launcher_leaves_the_basic_launchers_rows_and_lean_folders(
     assert "12 in 2 stacks" in proc.stderr, proc.stderr[-2000:]
     rows = sweep_rows(tmp_path, "basic")  # resumes: every job is complete
     pd.testing.assert_frame_equal(rows, basic_sweep[1], check_exact=False, rtol=1e-5)
-    # each job's folder is lean: what Hydra's run_job leaves, less its .hydra/ and log
+    # each job's folder is lean: what Hydra's run_job leaves, less its .hydra/ (the log
+    # file is made only when a job logs something: these log nothing)
     ours, theirs = tmp_path / "basic", basic_sweep[0]
     jobs = sorted(p.name for p in ours.iterdir() if p.is_dir())
     assert len(jobs) == 12 and jobs == sorted(p.name for p in theirs.iterdir() if p.is_dir())
     for job in jobs:
         lean = {p.name for p in (ours / job).iterdir()}
         assert lean == {"history.csv", "layers.csv", "model.safetensors", "result.json"}
-        assert {p.name for p in (theirs / job).iterdir()} - lean == {".hydra", "mlplab.log"}
+        assert {p.name for p in (theirs / job).iterdir()} - lean == {".hydra"}
 
 
 def test_a_jobs_recorded_overrides_re_run_it_alone(tmp_path):
