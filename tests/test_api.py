@@ -156,3 +156,14 @@ def test_a_mistake_raises_one_clear_error_and_writes_nothing(
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_a_data_file_edited_between_two_runs_is_read_again(tmp_path):
+    data = tmp_path / "data.csv"
+    rows = [f"{i % 7 * 0.1:.1f},{i % 5 * 0.2:.1f},{i % 2}" for i in range(40)]
+    data.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    knobs = {"dataset": "file", "dataset.path": str(data), "dataset.target": "label",
+             "trainer.epochs": 1, "trainer.figures": False}  # fmt: skip
+    assert mlplab.run(knobs)["n_train"] == 32
+    data.write_text("a,b,label\n" + "\n".join(rows + rows) + "\n")  # in the same process
+    assert mlplab.run(knobs)["n_train"] == 64

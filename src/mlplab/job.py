@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from . import diagnostics, grouping, loggers, provenance
 from .compose import Job
-from .data import Dataset, load
+from .data import Dataset, fingerprint, load
 from .model import count_params, resolve_init
 from .progress import ProgressBar
 from .results import (
@@ -74,7 +74,8 @@ def run_group(jobs: list[Job], single: bool = False, threads: int | None = None)
 def _train_group(jobs: list[Job], single: bool, started, threads: int | None = None) -> list[dict]:
     first = jobs[0].settings
     try:
-        data = _load(first.dataset, resolve_device(first.trainer.device, jobs[0].num))
+        device = resolve_device(first.trainer.device, jobs[0].num)
+        data = _load(first.dataset, device, fingerprint(first.dataset))
         built = [build_model(job.settings, data) for job in jobs]
         torch.set_num_threads(first.trainer.threads or threads or _threads_alone(first, data))
     except Exception as exc:  # bad data (a user's file), a loss that does not fit, no device
@@ -103,9 +104,10 @@ def _train_group(jobs: list[Job], single: bool, started, threads: int | None = N
 
 
 @functools.lru_cache(maxsize=1)
-def _load(d, device) -> Dataset:
-    """``data.load``, done once for the groups a worker runs one after another on the same
-    data (an MNIST-sized file takes ~0.5 s to read and split; nothing writes to its tensors)."""
+def _load(d, device, content: str | None) -> Dataset:
+    """``data.load``, done once for the groups a process runs one after another on the same
+    data (an MNIST-sized file takes ~0.5 s to read and split; nothing writes to its tensors).
+    ``content``: a file's fingerprint, so an edited file is read again (a notebook's runs)."""
     return load(d, device)
 
 
