@@ -94,7 +94,9 @@ def make_plan(jobs: list, max_models: int, cores: int) -> Plan:
             [job.settings for job in group], shapes.get(group[0].settings.dataset)
         )
         plan.why.append(price)
-        threads = grouping.threads_for(price, cores, len(plan.groups))
+        # the machine's cores shared by the units that run at once
+        running = min(cores, len(plan.groups))
+        threads = grouping.threads_for(price, grouping.usable_cores(), running)
         plan.threads.append(group[0].settings.trainer.threads or threads)
     return plan
 
