@@ -326,11 +326,23 @@ BROKEN_FILES = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", list(BROKEN_FILES))
+NEEDS_PYARROW = pytest.mark.skipif(
+    not HAS_PYARROW, reason="pyarrow (mlplab[parquet]) not installed"
+)
+
+
+def with_markers(cases):
+    """Each case as a pytest.param, a .parquet one marked as needing pyarrow."""
+    return [
+        pytest.param(case, marks=NEEDS_PYARROW) if BROKEN_FILES[case][0].endswith(".parquet")
+        else case
+        for case in cases
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", with_markers(BROKEN_FILES))
 def test_every_broken_file_gets_one_line_naming_it(tmp_path, case):
     name, write, extra, says = BROKEN_FILES[case]
-    if name.endswith(".parquet") and not HAS_PYARROW:
-        pytest.skip("pyarrow (mlplab[parquet]) not installed")
     path = tmp_path / name
     write(path)
     with pytest.raises(ConfigError) as info:
@@ -447,21 +459,21 @@ def test_fold_range_is_a_sweep_axis_through_the_cli(tmp_path):
 
 @pytest.mark.parametrize(
     "case",
-    [
-        "csv-not-text",
-        "csv-long-row",
-        "csv-target-missing",
-        "npz-a-single-npy",
-        "npz-X-y-lengths",
-        "npz-X_test-alone",
-        "npz-X_test-features",
-        "parquet-not-parquet",
-    ],
+    with_markers(
+        [
+            "csv-not-text",
+            "csv-long-row",
+            "csv-target-missing",
+            "npz-a-single-npy",
+            "npz-X-y-lengths",
+            "npz-X_test-alone",
+            "npz-X_test-features",
+            "parquet-not-parquet",
+        ]
+    ),
 )
 def test_a_broken_file_through_the_cli_is_one_line_exit_2_and_no_run_folder(tmp_path, case):
     name, write, extra, says = BROKEN_FILES[case]
-    if name.endswith(".parquet") and not HAS_PYARROW:
-        pytest.skip("pyarrow (mlplab[parquet]) not installed")
     (tmp_path / "data").mkdir()
     path = tmp_path / "data" / name
     write(path)

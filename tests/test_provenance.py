@@ -29,10 +29,11 @@ def git(repo: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
+NEEDS_GIT = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
 @pytest.fixture
 def repo(tmp_path):
-    if shutil.which("git") is None:
-        pytest.skip("needs git")
     git(tmp_path, "init", "-q")
     (tmp_path / "notes.txt").write_text("first\n")
     git(tmp_path, "add", "notes.txt")
@@ -72,6 +73,7 @@ def check_versions_and_machine(record: dict, threads: int | None) -> None:
     assert record["threads"] == threads
 
 
+@NEEDS_GIT
 def test_a_run_and_a_sweep_record_their_software_machine_time_and_commit(repo):
     before = datetime.now().astimezone()
     proc = run_cli("trainer.epochs=2", "trainer.figures=false", cwd=repo)
@@ -102,6 +104,7 @@ def test_a_run_and_a_sweep_record_their_software_machine_time_and_commit(repo):
     )
 
 
+@NEEDS_GIT
 def test_a_changed_tracked_file_makes_the_checkout_dirty(repo):
     (repo / "notes.txt").write_text("changed\n")
     proc = run_cli("trainer.epochs=1", "trainer.figures=false", cwd=repo)

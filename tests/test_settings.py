@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from conftest import make_settings
+from conftest import REPO, make_settings
 
 from mlplab import data, model, settings, train
 from mlplab.settings import ConfigError
@@ -225,3 +225,16 @@ def test_a_typo_in_a_new_key_lists_the_valid_ones():
         settings.keys_of("optimizer")
     )
     assert {"folds", "fold"} < set(settings.keys_of("dataset"))
+
+
+def test_what_names_no_job_folder_is_what_is_no_knob():
+    """configs/config.yaml's exclude_keys (kept out of job folder names, a YAML copy) and
+    results.NOT_KNOBS (kept out of a job's identity and the tables' knobs) are one list:
+    a key that does not change a result changes neither a folder's name nor an identity."""
+    from omegaconf import OmegaConf
+
+    from mlplab.results import NOT_KNOBS
+
+    config = OmegaConf.load(REPO / "configs" / "config.yaml")
+    excluded = set(config.hydra.job.config.override_dirname.exclude_keys)
+    assert excluded - {"logger"} == set(NOT_KNOBS)  # logger: the group choice, not a key

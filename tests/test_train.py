@@ -160,9 +160,8 @@ def test_every_optimizer_lowers_the_loss(optimizer):
     assert r.history[-1]["train_loss"] < r.history[0]["train_loss"]
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_device_cuda_without_cuda_is_refused():
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
     with pytest.raises(
         ConfigError,
         match=r"trainer.device=cuda but no CUDA device is available. Choose one of: auto, cpu",
