@@ -235,3 +235,20 @@ def test_sweep_jobs_take_the_activations_for_a_figure_only_when_they_draw_it(
     assert [r["status"] for r in results] == ["completed"] * 2
     assert len(taken) == (2 if drawn else 0)
     assert (tmp_path / "0" / "activations_init.png").is_file() == drawn
+
+
+def test_sweep_png_draws_a_line_per_combination_of_the_knobs_that_vary():
+    from mlplab.results import line_keys
+
+    summary = pd.DataFrame({
+        "hidden": ["[4]", "[16]", "[4]", "[16]", "[8,8]", "[8,8]"],
+        "depth": [1, 1, 1, 1, 2, 2], "width": [4, 16, 4, 16, 8, 8],
+        "lr": [0.01, 0.01, 0.1, 0.1, 0.01, 0.1], "activation": ["relu"] * 6,
+        "params_mean": [17, 65, 17, 65, 105, 105], "val_acc_mean": [0.8, 0.9, 0.7, 0.95, 0.9, 0.92],
+    })  # fmt: skip
+    # plot_by depth alone would join lr 0.01 and 0.1 on one line: lr joins the key
+    assert line_keys(summary, "depth") == ["depth", "lr"]
+    assert line_keys(summary, "lr") == ["lr"]  # along a line: the architecture only
+    assert line_keys(summary, "activation,depth") == ["activation", "depth", "lr"]
+    lines = summary.groupby([summary[c].astype(str) for c in line_keys(summary, "depth")])
+    assert all(block["lr"].nunique() == 1 for _, block in lines)

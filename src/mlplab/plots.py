@@ -81,23 +81,29 @@ def boundary(predict, X: np.ndarray, y: np.ndarray, path: Path, title: str = "")
     _save(fig, path)
 
 
-def sweep(summary: pd.DataFrame, metric: str, by: str | None, path: Path, title: str = "") -> None:
-    """``metric`` (mean ± std over seeds) against parameter count, one line per ``by`` value."""
+def sweep(summary: pd.DataFrame, metric: str, lines, path: Path, title: str = "") -> None:
+    """``metric`` (mean ± std over seeds) against parameter count, one line per combination
+    of the ``lines`` columns (a name or a list; ``results.line_keys`` gives every varying
+    knob), each named in the legend by all of them."""
+    lines = (
+        [lines] if isinstance(lines, str) else [c for c in (lines or []) if c in summary.columns]
+    )
     mean, std = summary[f"{metric}_mean"], summary.get(f"{metric}_std")
     x = summary["params_mean"]
     fig = Figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
     groups = (
-        summary.groupby(summary[by].astype(str), sort=True)
-        if by in summary.columns
+        summary.groupby([summary[c].astype(str) for c in lines], sort=True)
+        if set(lines) <= set(summary.columns) and lines
         else [(None, summary)]
     )
     scale = 100 if metric.endswith("acc") else 1
-    for label, block in groups:
+    for values, block in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        label = None if values == (None,) else ", ".join(f"{c}={v}" for c, v in zip(lines, values))
         order = block.sort_values("params_mean").index
         err = None if std is None else (std[order].fillna(0) * scale)
-        ax.errorbar(x[order], mean[order] * scale, yerr=err, marker="o", capsize=3,
-                    label=None if label is None else f"{by}={label}")  # fmt: skip
+        ax.errorbar(x[order], mean[order] * scale, yerr=err, marker="o", capsize=3, label=label)
         if "hidden" in block.columns:
             for i in order:
                 ax.annotate(str(block.at[i, "hidden"]), (x[i], mean[i] * scale), textcoords="offset points",
@@ -113,8 +119,8 @@ def sweep(summary: pd.DataFrame, metric: str, by: str | None, path: Path, title:
         title=title or metric,
     )
     ax.grid(alpha=0.3)
-    if by in summary.columns:
-        ax.legend(title=None)
+    if lines and set(lines) <= set(summary.columns):
+        ax.legend(title=None, fontsize=8)
     _save(fig, path)
 
 

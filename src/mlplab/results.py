@@ -422,6 +422,22 @@ def column_named(name: str, columns) -> str:
     raise ConfigError(f"Unknown sweep.plot_by {name!r}. Choose one of the knobs: {knobs}.")
 
 
+ALONG_A_LINE = ("hidden", "width", "depth")  # what moves a point along sweep.png's params axis
+
+
+def line_keys(summary: pd.DataFrame, by: str) -> list[str]:
+    """The columns whose values name one line of sweep.png: ``by``'s, then every other knob
+    that varies (an lr in a width x lr grid), so that a line never joins points that differ
+    in a knob its legend does not name. The architecture moves a point along the line."""
+    named = [name.strip() for name in by.split(",") if name.strip() in summary.columns]
+    varying = [
+        c for c in summary.columns
+        if is_knob(c) and c not in named and c not in ALONG_A_LINE
+        and summary[c].astype(str).nunique() > 1
+    ]  # fmt: skip
+    return named + varying
+
+
 def _draw_sweep(sweep_dir: Path, results, summary, metric: str, by: str) -> None:
     """sweep.png (the metric against parameters), curves.png and layers.png (mean ± std
     over the runs of each ``by`` value); a figure that cannot be drawn is skipped with a warning."""
@@ -432,8 +448,11 @@ def _draw_sweep(sweep_dir: Path, results, summary, metric: str, by: str) -> None
     if {f"{metric}_mean", "params_mean"} <= set(summary.columns) and summary[
         f"{metric}_mean"
     ].notna().any():
+        lines = line_keys(summary, by)
         figures.append(
-            lambda: plots.sweep(summary, metric, by, sweep_dir / "sweep.png", title=sweep_dir.name)
+            lambda: plots.sweep(
+                summary, metric, lines, sweep_dir / "sweep.png", title=sweep_dir.name
+            )
         )
     if len(done) and (done["epochs_run"] > 0).any():
         curve = "val_loss" if done["val_loss"].notna().any() else "train_loss"
