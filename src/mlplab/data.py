@@ -373,6 +373,14 @@ DATASETS = {
 }
 
 
+def generate(d: DatasetSettings, rng) -> tuple[dict, str]:
+    """The named set's arrays ``{X, y[, X_test, y_test]}``, generated from ``rng`` or read,
+    and how an error names it (``dataset=...`` or ``dataset.path=...``)."""
+    where = f"dataset.path={d.path!r}" if d.name == "file" else f"dataset={d.name}"
+    out = DATASETS[choose("dataset", d.name, DATASETS)](d, rng)
+    return (out if isinstance(out, dict) else {"X": out[0], "y": out[1]}), where
+
+
 def shape_of(d: DatasetSettings) -> tuple[int, int] | None:
     """(samples, features) of the dataset ``d`` names, found cheaply, for planning a sweep.
 
@@ -383,8 +391,7 @@ def shape_of(d: DatasetSettings) -> tuple[int, int] | None:
     try:
         if d.name == "file":
             return _file_shape(Path(d.path).expanduser())
-        out = DATASETS[choose("dataset", d.name, DATASETS)](d, np.random.default_rng(d.seed))
-        X = np.asarray(out["X"] if isinstance(out, dict) else out[0])
+        X = np.asarray(generate(d, np.random.default_rng(d.seed))[0]["X"])
     except (*UNREADABLE, ConfigError, KeyError, ImportError, TypeError):
         return None
     return len(X), (X.shape[1] if X.ndim == 2 else 1)
@@ -422,9 +429,7 @@ def task_of(d: DatasetSettings) -> str:
 
     The data is generated or read, not split; a file that cannot be read raises its line.
     """
-    where = f"dataset.path={d.path!r}" if d.name == "file" else f"dataset={d.name}"
-    out = DATASETS[choose("dataset", d.name, DATASETS)](d, np.random.default_rng(d.seed))
-    arrays = out if isinstance(out, dict) else {"X": out[0], "y": out[1]}
+    arrays, where = generate(d, np.random.default_rng(d.seed))
     return infer_task(_targets(arrays["y"], "y", where), where)[0]
 
 
@@ -659,11 +664,8 @@ def load(d: DatasetSettings, device: str | torch.device = "cpu") -> Dataset:
     import torch
 
     rng = np.random.default_rng(d.seed)
-    where = f"dataset.path={d.path!r}" if d.name == "file" else f"dataset={d.name}"
-    out = DATASETS[choose("dataset", d.name, DATASETS)](d, rng)
-    X, y_raw, own_test = _checked(
-        out if isinstance(out, dict) else {"X": out[0], "y": out[1]}, where
-    )
+    arrays, where = generate(d, rng)  # the split below draws from the same rng, after it
+    X, y_raw, own_test = _checked(arrays, where)
     X = scale_first_feature(X, d.feature_scale)
     if own_test:
         own_test["X"] = scale_first_feature(own_test["X"], d.feature_scale)
