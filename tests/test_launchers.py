@@ -142,10 +142,10 @@ PARENT = os.getpid()
 def _die_in_a_worker_for_depth_two(fit_many):
     """fit_many, but a worker process that gets a depth-2 stack dies (out of memory, say)."""
 
-    def fit(settings, data, models=None):
+    def fit(settings, data, *rest):
         if os.getpid() != PARENT and len(settings[0].model.hidden) == 2:
             os.kill(os.getpid(), signal.SIGKILL)
-        return fit_many(settings, data, models)
+        return fit_many(settings, data, *rest)
 
     return fit
 

@@ -4,6 +4,7 @@ fit is the reference: every test trains the same configs both ways and compares 
 numbers, tightly for a few epochs and by final accuracy over full runs.
 """
 
+import json
 import math
 
 import pytest
@@ -465,3 +466,82 @@ def test_a_sweep_over_the_knobs_gives_the_same_table_stacked_or_one_by_one(tmp_p
     pd.testing.assert_frame_equal(
         stacked[columns], basic[columns], check_exact=False, rtol=1e-4, atol=1e-6
     )
+
+
+# ---------------------------------------------------------------- a stack stopped part-way
+
+
+def _stopped_at(group, data, epoch: int, state):
+    """fit_many on ``group`` asked to stop after ``epoch``; it saves ``state`` and raises."""
+    seen = []
+
+    def stop():
+        seen.append(None)
+        return len(seen) == epoch
+
+    with pytest.raises(stacked.Stopped):
+        fit_many(group, data, watch=stacked.Watch(state=state, jobs=["a", "b"], stop=stop))
+
+
+def _same_bits(ref, got):
+    """Histories and weights equal bit for bit (the wall-clock seconds aside)."""
+    assert [r.status for r in got] == [r.status for r in ref]
+    for a, b in zip(ref, got):
+        for key in ("epochs_run", "best_epoch", "model_epoch", "stopped_early", "error"):
+            assert getattr(a, key) == getattr(b, key), key
+        clean = [[{k: v for k, v in row.items() if k != "seconds"} for row in r.history]
+                 for r in (a, b)]  # fmt: skip
+        assert len(clean[0]) == len(clean[1])
+        for x, y in zip(*clean):
+            assert x.keys() == y.keys()
+            for key in x:  # NaN == NaN for a diverged row
+                assert x[key] == y[key] or (x[key] != x[key] and y[key] != y[key]), key
+        for key, value in a.model.state_dict().items():
+            assert torch.equal(value, b.model.state_dict()[key]), key
+
+
+@pytest.mark.parametrize("epoch", [1, 3, 9])
+def test_a_stack_stopped_part_way_goes_on_from_its_saved_state_bit_for_bit(tmp_path, epoch):
+    # early stopping (one stops at epoch 2, before two of the stops), a diverging model,
+    # dropout, a schedule with warmup, momentum and clipping, padding: all in one stack
+    group = settings(
+        ["seed=0", "trainer.early_stopping.patience=2", "trainer.early_stopping.min_delta=0.5",
+         "trainer.early_stopping.metric=train_loss"],
+        ["seed=1", "optimizer.lr=1e6"],
+        ["seed=2", "model.hidden=[5]", "optimizer.schedule=cosine", "optimizer.warmup_epochs=2"],
+        ["seed=2", "model.dropout=0.3", "optimizer.grad_clip=0.5", "optimizer.momentum=0.9"],
+        common=["dataset=diag_flip", "optimizer=sgd", "model.hidden=[8]"], epochs=12,
+    )  # fmt: skip
+    data = load(group[0].dataset)
+    whole = fit_many(group, data)
+    assert [r.status for r in whole] == ["completed", "diverged", "completed", "completed"]
+    state = tmp_path / "stack.pt"
+    _stopped_at(group, data, epoch, state)
+    manifest = json.loads(state.with_suffix(".json").read_text())
+    assert manifest == {"jobs": ["a", "b"], "epoch": epoch}
+    trained = []
+    watch = stacked.Watch(state=state, progress=trained.append)
+    _same_bits(whole, fit_many(group, data, watch=watch))
+    # the rest of the epochs, counted per model that trained them
+    live = [sum(e < r.epochs_run for r in whole) for e in range(epoch, 12)]
+    assert trained == [n for n in live if n]
+    # and the comparison can fail: the state of an epoch later holds other weights
+    _stopped_at(group, data, epoch, tmp_path / "now.pt")
+    _stopped_at(group, data, epoch + 1, tmp_path / "later.pt")
+    now, later = (torch.load(tmp_path / f, weights_only=True) for f in ("now.pt", "later.pt"))
+    assert now["epoch"] + 1 == later["epoch"]
+    assert not torch.equal(now["params"], later["params"])
+
+
+def test_a_saved_state_is_used_by_the_same_stack_only_and_forgotten_at_the_end(tmp_path):
+    group = settings(["seed=0"], ["seed=1", "model.hidden=[4]"], epochs=6)
+    data = load(group[0].dataset)
+    state = tmp_path / "stack.pt"
+    _stopped_at(group, data, 3, state)
+    other = settings(["seed=0"], ["seed=1", "model.hidden=[4]", "optimizer.lr=0.5"], epochs=6)
+    trained = []
+    fit_many(other, data, watch=stacked.Watch(state=state, progress=trained.append))
+    assert trained == [2] * 6  # every epoch from the start: the state is another stack's
+    watch = stacked.Watch(state=state)
+    watch.forget()
+    assert not state.exists() and not state.with_suffix(".json").exists()

@@ -377,6 +377,53 @@ def test_ctrl_c_or_sigterm_stops_the_sweep_with_one_line_and_it_resumes(
     assert len(read(tmp_path, "results.csv")) == 12
 
 
+@pytest.mark.parametrize(
+    "workers, signum, status",
+    [(1, signal.SIGINT, 130), (2, signal.SIGTERM, 143)],
+    ids=["ctrl-c-in-process", "sigterm-on-two-workers"],
+)
+def test_a_stopped_stack_keeps_its_work_and_the_same_command_ends_as_if_uninterrupted(
+    tmp_path, workers, signum, status
+):
+    # two stacks (depth 2 and 3), long enough that a signal lands while they train
+    grid = ["-m", "model.hidden=[16,16],[8,8,8]", "seed=0,1", "model.dropout=0.1",
+            "dataset.n_samples=2000", "trainer.epochs=400", f"hydra.launcher.workers={workers}"]  # fmt: skip
+    whole = run_cli(*grid, "hydra.sweep.dir=whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    args = [*grid, "hydra.sweep.dir=sweep", "hydra.launcher.save_every=0.2"]
+    proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    stacks = tmp_path / "sweep" / ".stacks"
+    deadline = time.monotonic() + 240
+    while len(list(stacks.glob("*.json"))) < workers and proc.poll() is None:
+        assert time.monotonic() < deadline, "no stack state was saved"
+        time.sleep(0.05)
+    saved = {p.name: json.loads(p.read_text())["epoch"] for p in stacks.glob("*.json")}
+    os.kill(proc.pid, signum)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == status, err[-2000:]
+    assert "mlplab: stopping: running stacks save their state at the end of this epoch" in err
+    assert not list((tmp_path / "sweep").glob("*/result.json"))  # no stack had finished
+    # each stack saved where it stopped: an epoch at or after the one seen before the signal
+    stopped = {p.name: json.loads(p.read_text())["epoch"] for p in stacks.glob("*.json")}
+    assert all(stopped[name] >= epoch for name, epoch in saved.items()), (saved, stopped)
+    assert all(p.with_suffix(".pt").is_file() for p in stacks.glob("*.json"))
+    plan = run_cli(*args, "sweep.plan=true", cwd=tmp_path)
+    going_on = len(stopped)
+    assert f"4 in 2 stacks ({going_on} go{'es' if going_on == 1 else ''} on from a saved epoch)" in plan.stdout
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert not list(stacks.iterdir())  # the saved states are gone with their stacks
+    for folder in (tmp_path / "whole").glob("*/result.json"):
+        for name in ("history.csv", "model.safetensors", "layers.csv"):
+            ref, got = folder.parent / name, tmp_path / "sweep" / folder.parent.name / name
+            assert got.read_bytes() == ref.read_bytes(), (folder.parent.name, name)
+    ref, got = pd.read_csv(tmp_path / "whole" / "results.csv"), read(tmp_path, "results.csv")
+    timing = [c for c in ref.columns if c.endswith("seconds") or c in ("run_dir", "started")]
+    pd.testing.assert_frame_equal(ref.drop(columns=timing), got.drop(columns=timing))
+
+
 # ---------------------------------------------------------------- watching a sweep
 
 
@@ -442,7 +489,8 @@ def test_a_sweep_shows_one_progress_bar_on_a_terminal_and_logs_each_job_to_a_fil
         seen += chunk
     assert proc.wait(timeout=300) == 1  # the [0] jobs failed
     screen = seen.decode(errors="replace")
-    assert re.search(r"sweep: 100%.*\| 4/4 \[.*failed=0", screen), screen  # 2 invalid never ran
+    # counted in job-epochs: 4 jobs x 3 epochs (the 2 invalid never ran)
+    assert re.search(r"sweep: 100%.*\| 12/12 \[.*failed=0, jobs=4/4", screen), screen
     assert "#" not in screen  # no line per job on the terminal ...
     log = (tmp_path / "sweep" / "sweep.log").read_text().splitlines()
     assert len([line for line in log if " completed: " in line]) == 4  # ... they are in the log

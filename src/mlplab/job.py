@@ -39,7 +39,7 @@ from .results import (
     write_rows,
 )
 from .settings import ConfigError, RunSettings, flat
-from .stacked import fit_many
+from .stacked import Stopped, Watch, fit_many
 from .train import (
     TRAIN_SAMPLE,
     FitResult,
@@ -54,7 +54,9 @@ from .train import (
 ACTIVATION_SAMPLE = 2000  # rows of X_train kept for the activation histograms
 
 
-def run_group(jobs: list[Job], single: bool = False, threads: int | None = None) -> list[dict]:
+def run_group(
+    jobs: list[Job], single: bool = False, threads: int | None = None, watch: Watch | None = None
+) -> list[dict]:
     """Train, measure and write every job of one group; return their results.
 
     ``threads``: torch's threads for the group, as the sweep's plan chose them
@@ -65,13 +67,22 @@ def run_group(jobs: list[Job], single: bool = False, threads: int | None = None)
     cannot be trained together is run one job at a time; a job that fails is recorded as
     failed (its ``result.json`` says why) and never raises. Once the folders are written,
     the group is reported to the loggers its jobs ask for (``logger=tensorboard|mlflow``).
+
+    ``watch``: a sweep's progress and stop requests (``stacked.Watch``); a stack keeps its
+    work in ``watch.state`` when stopped (``stacked.Stopped`` is raised) or every
+    ``watch.every`` seconds, starts from it if it is there, and removes it once its jobs
+    are written. A job trained alone stops at an epoch's end and keeps nothing.
     """
-    results = _train_group(jobs, single, provenance.now(), threads)
+    watch = watch or Watch()
+    results = _train_group(jobs, single, provenance.now(), threads, watch)
+    watch.forget()
     loggers.log_group(jobs, results, single)
     return results
 
 
-def _train_group(jobs: list[Job], single: bool, started, threads: int | None = None) -> list[dict]:
+def _train_group(
+    jobs: list[Job], single: bool, started, threads: int | None, watch: Watch
+) -> list[dict]:
     first = jobs[0].settings
     try:
         device = resolve_device(first.trainer.device, jobs[0].num)
@@ -87,14 +98,17 @@ def _train_group(jobs: list[Job], single: bool, started, threads: int | None = N
     try:
         measuring.at_init(models)
         if len(jobs) == 1:
-            fitted = [_fit_alone(jobs[0].settings, models[0], data, loss, measuring, single)]
+            fitted = [_fit_alone(jobs[0].settings, models[0], data, loss, measuring, single, watch)]
         else:
-            fitted = fit_many([job.settings for job in jobs], data, models)
+            fitted = fit_many([job.settings for job in jobs], data, models, watch)
         measured = measuring.at_end(fitted)
     except Exception as exc:
         if len(jobs) > 1:  # out of memory for the whole stack, say: one by one instead
+            alone = Watch(stop=watch.stop, progress=watch.progress)
             return [
-                result for job in jobs for result in _train_group([job], False, started, threads)
+                result
+                for job in jobs
+                for result in _train_group([job], False, started, threads, alone)
             ]
         return [_record_failure(jobs[0], exc, started)]
     return [
@@ -124,7 +138,9 @@ def run_single(s: RunSettings, run_dir: Path, overrides: list[str] = ()) -> dict
     return run_group([job], single=True)[0]
 
 
-def _fit_alone(s: RunSettings, model, data: Dataset, loss: str, measuring, single: bool):
+def _fit_alone(
+    s: RunSettings, model, data: Dataset, loss: str, measuring, single: bool, watch: Watch
+):
     bar = _progress_bar(s) if single and s.trainer.progress else None
     every = s.trainer.layer_stats_every
 
@@ -133,8 +149,12 @@ def _fit_alone(s: RunSettings, model, data: Dataset, loss: str, measuring, singl
             bar(epoch, row)
         if every and epoch % every == 0:
             measuring.during(model, epoch)
+        if epoch:
+            watch.progress(1)
+            if epoch < s.trainer.epochs and watch.stop():
+                raise Stopped
 
-    fitted = fit(model, data, s, loss, progress=on_epoch if (bar or every) else None)
+    fitted = fit(model, data, s, loss, progress=on_epoch)
     if bar is not None:
         bar.close()
     return fitted

@@ -391,6 +391,8 @@ def write_sweep_tables(
     summary = summarize_sweep(results)
     write_csv(sweep_dir / RESULTS_CSV, results)
     write_csv(sweep_dir / SUMMARY_CSV, summary)
+    if not (results.get("status") == "completed").any():
+        return results, summary  # no metric to show yet (a sweep stopped before any job ended)
     metric = default_metric(results) if metric == "auto" else metric
     if metric not in results.columns:
         choices = sorted(c for c in results.columns if f"{c}_mean" in summary.columns)

@@ -20,9 +20,13 @@ each of which freezes that model alone: it leaves the stack, the rest train on.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -31,6 +35,7 @@ from torch.nn import functional as F
 from .data import Dataset
 from .grouping import stack_key, stackable
 from .model import ACTIVATIONS
+from .results import atomic_write, write_json
 from .settings import RunSettings
 from .train import (
     ADAM_BETAS,
@@ -264,6 +269,64 @@ STACKED_OPTIMIZERS = {
 }
 
 
+# ---------------------------------------------------------------- a stack's saved work
+
+
+class Stopped(BaseException):
+    """The sweep asked a running stack to stop (Ctrl-C, SIGTERM); its state is saved.
+
+    Not an ``Exception``: nothing that records a job's failure may catch it."""
+
+
+@dataclass
+class Watch:
+    """What a sweep asks of a stack while it trains, besides the training.
+
+    ``progress(n)`` hears of every epoch: n models trained one more epoch (job-epochs, the
+    sweep bar's unit). When ``stop()`` turns true, the stack saves its state at the end of
+    the epoch it is in and raises ``Stopped``. It also saves every ``every`` seconds of
+    training (0: only when stopped), so a SIGKILL loses at most that much. ``state`` is the
+    file it saves to (``torch.save`` of tensors, numbers and strings; read back with
+    ``weights_only=True``), written atomically, with a JSON manifest beside it naming the
+    stack's ``jobs`` (identities) and its epoch for the sweep's plan, which reads no torch.
+    The same stack, started again with the same ``state``, goes on from that epoch and ends
+    exactly as it would have uninterrupted; ``forget()`` removes the files once its jobs are
+    written.
+    """
+
+    state: Path | None = None
+    jobs: list[str] = field(default_factory=list)
+    every: float = 0.0
+    stop: Callable[[], bool] = lambda: False
+    progress: Callable[[int], None] = lambda n: None
+
+    @property
+    def manifest(self) -> Path:
+        return self.state.with_suffix(".json")
+
+    def save(self, state: dict) -> None:
+        if self.state is None:
+            return
+        atomic_write(self.state, lambda tmp: torch.save(state, tmp))
+        write_json(self.manifest, {"jobs": self.jobs, "epoch": state["epoch"]})
+
+    def saved(self) -> dict | None:
+        if self.state is None or not self.state.exists():
+            return None
+        return torch.load(self.state, weights_only=True)
+
+    def forget(self) -> None:
+        if self.state is not None:
+            self.manifest.unlink(missing_ok=True)
+            self.state.unlink(missing_ok=True)
+
+
+def _settings_key(settings_list: list[RunSettings]) -> str:
+    """A digest of every setting of the stack: a saved state is used only by the same stack."""
+    text = json.dumps([asdict(s) for s in settings_list], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # ---------------------------------------------------------------- fit_many
 
 
@@ -369,7 +432,10 @@ def _dropout_masks(members: list[_Member], sizes: list[int], batch: int, device)
 
 @torch.no_grad()
 def fit_many(
-    settings_list: list[RunSettings], data: Dataset, models: list[nn.Module] | None = None
+    settings_list: list[RunSettings],
+    data: Dataset,
+    models: list[nn.Module] | None = None,
+    watch: Watch | None = None,
 ) -> list[FitResult]:
     """Train every model of ``settings_list`` (one ``stack_key``) on ``data`` at once.
 
@@ -383,7 +449,10 @@ def fit_many(
     (they are trained in place). ``seconds`` and ``train_seconds`` are each model's share
     of the group's wall time (elapsed / K),
     so they add up to the sweep's time. Threads are the caller's (torch.set_num_threads).
+    ``watch``: progress, stopping and saved state for a sweep (``Watch``); a state saved by
+    the same settings is taken up where it stopped.
     """
+    watch = watch or Watch()
     if not settings_list:
         return []
     if len({stack_key(s) for s in settings_list} - {None}) != 1 or not all(
@@ -458,9 +527,30 @@ def fit_many(
             _unstack(stack.best_params[k], slots, stack.members[k].model)
         return live
 
-    live = record(0)
-    step = 0
-    for epoch in range(1, epochs + 1):
+    position = {id(m): k for k, m in enumerate(everyone)}
+
+    def save(epoch: int) -> None:
+        """The stack's state after ``epoch``: what the next epoch starts from."""
+        watch.save({
+            "settings": _settings_key(settings_list), "epoch": epoch, "step": step,
+            "elapsed": time.perf_counter() - start, "live": live,
+            "rows": [position[id(m)] for m in stack.members],
+            "params": stack.params, "optimizer": stack.state, "best_params": stack.best_params,
+            "shuffles": {seed: g.get_state() for seed, g in shuffles.items()},
+            "members": [_member_state(m, [stack.members[k] for k in live]) for m in everyone],
+        })  # fmt: skip
+
+    saved = watch.saved()
+    if saved is not None and saved["settings"] != _settings_key(settings_list):
+        saved = None  # another stack's (it cannot happen through a sweep's file names)
+    if saved is None:
+        live, step, first_epoch = record(0), 0, 1
+    else:
+        stack = _restore(saved, stack, everyone, shuffles)
+        live, step, first_epoch = saved["live"], saved["step"], saved["epoch"] + 1
+        start -= saved["elapsed"]
+    last_save = time.perf_counter()
+    for epoch in range(first_epoch, epochs + 1):
         if len(live) < len(stack.members):
             if not live:
                 break
@@ -491,6 +581,14 @@ def fit_many(
             step += 1
             update(stack.params, grads, stack.state, stack.hp, step)
         live = record(epoch)
+        watch.progress(len(stack.members))
+        if live and epoch < epochs:
+            stopping = watch.stop()
+            if stopping or (watch.every and time.perf_counter() - last_save >= watch.every):
+                save(epoch)
+                last_save = time.perf_counter()
+            if stopping:
+                raise Stopped
 
     for k in live:  # the models that ran every epoch
         member = stack.members[k]
@@ -501,6 +599,42 @@ def fit_many(
         member.result.train_seconds, member.result.model = seconds, member.model
         member.result.settle(member.best, early_stopping=member.patience is not None)
     return [member.result for member in everyone]
+
+
+def _member_state(member: _Member, training: list[_Member]) -> dict:
+    """What a saved stack keeps of one model: its history and stopping state so far, its
+    dropout stream, and, once it no longer trains, its final weights (they are its own)."""
+    r, best = member.result, member.best
+    gone = all(m is not member for m in training)
+    return {
+        "history": r.history, "status": r.status, "error": r.error,
+        "stopped_early": r.stopped_early, "best": [best.epoch, best.value, best.since],
+        "dropout": None if member.dropout_gen is None else member.dropout_gen.get_state(),
+        "weights": member.model.state_dict() if gone else None,
+    }  # fmt: skip
+
+
+def _restore(saved: dict, stack: _Stack, everyone: list[_Member], shuffles: dict) -> _Stack:
+    """The stack as ``save`` left it: its models, weights, optimizer and random streams."""
+    for member, kept in zip(everyone, saved["members"]):
+        r = member.result
+        r.history, r.status, r.error = kept["history"], kept["status"], kept["error"]
+        r.stopped_early = kept["stopped_early"]
+        member.best.epoch, member.best.value, member.best.since = kept["best"]
+        if kept["dropout"] is not None:
+            member.dropout_gen.set_state(kept["dropout"])
+        if kept["weights"] is not None:
+            member.model.load_state_dict(kept["weights"])
+            member.model.eval()
+    for seed, state in saved["shuffles"].items():
+        shuffles[seed].set_state(state)
+    stack = _keep(stack, saved["rows"])
+    stack.params.copy_(saved["params"])
+    for buf, kept in zip(stack.state, saved["optimizer"]):
+        buf.copy_(kept)
+    if stack.best_params is not None:
+        stack.best_params.copy_(saved["best_params"])
+    return stack
 
 
 def _clip(grads: torch.Tensor, max_norm: torch.Tensor) -> None:

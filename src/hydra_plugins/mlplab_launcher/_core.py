@@ -1,13 +1,17 @@
 """The stacked launcher's work: plan the stacks, run them, and report as they finish."""
 
 # No `from __future__ import annotations` (see config.py).
+import contextlib
 import dataclasses
 import gc
+import hashlib
+import json
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +20,7 @@ from hydra.core.utils import JobReturn, JobStatus
 
 log = logging.getLogger("mlplab.sweep")  # one line per job, into the sweep's sweep.log
 LOG_FILE = "sweep.log"
+STACKS_DIR = ".stacks"  # in the sweep folder: the saved state of stacks stopped part-way
 
 
 @dataclass
@@ -31,6 +36,7 @@ class Plan:
     )  #: the units of work (lists of jobs), costliest first
     threads: list = field(default_factory=list)  #: torch threads for each group
     why: list = field(default_factory=list)  #: each group's estimated seconds and padding
+    saved: list = field(default_factory=list)  #: each group's saved epoch (0: starts afresh)
 
     @property
     def stacks(self) -> list[list]:
@@ -43,7 +49,7 @@ class Plan:
         return [group[0] for group in self.groups if len(group) == 1]
 
 
-def make_plan(jobs: list, max_models: int, cores: int) -> Plan:
+def make_plan(jobs: list, max_models: int, cores: int, stacks: Path | None = None) -> Plan:
     """Skip the complete jobs, set the invalid ones aside, and plan the rest by cost.
 
     A job is complete when its folder holds a completed result of its identity (its
@@ -52,6 +58,8 @@ def make_plan(jobs: list, max_models: int, cores: int) -> Plan:
     ``mlplab.grouping.plan`` prices the stacks from the data's shape (read once per
     dataset), stacks where that is cheaper, and cuts the work for ``cores`` workers.
     Per-epoch layer statistics (``trainer.layer_stats_every``) need fit's own loop.
+    A stack that was stopped part-way (its manifest in ``stacks``) is planned as it was, so
+    it goes on from its saved state.
     """
     from mlplab import __version__, grouping
     from mlplab.data import fingerprint, shape_of
@@ -80,15 +88,20 @@ def make_plan(jobs: list, max_models: int, cores: int) -> Plan:
             alone.append([job])
         else:
             todo.append(job)
+    resumed = _saved_stacks(stacks, todo)
+    taken = {job.identity for group, _ in resumed for job in group}
+    todo = [job for job in todo if job.identity not in taken]
     settings = [job.settings for job in todo]
     shapes = {}
-    for s in settings:
+    for s in settings + [job.settings for group, _ in resumed for job in group]:
         if s.dataset not in shapes:
             found = shape_of(s.dataset)
             shapes[s.dataset] = grouping.Shape(*found) if found else None
     memory = grouping.available_memory() / max(1, cores)
     units = grouping.plan(settings, shapes, cores, max_models, memory)
-    plan.groups = [[todo[i] for i in unit] for unit in units] + alone
+    plan.groups = [group for group, _ in resumed] + [[todo[i] for i in unit] for unit in units]
+    plan.groups += alone
+    plan.saved = [epoch for _, epoch in resumed] + [0] * (len(plan.groups) - len(resumed))
     for group in plan.groups:
         price = grouping.stack_seconds(
             [job.settings for job in group], shapes.get(group[0].settings.dataset)
@@ -99,6 +112,34 @@ def make_plan(jobs: list, max_models: int, cores: int) -> Plan:
         threads = grouping.threads_for(price, grouping.usable_cores(), running)
         plan.threads.append(group[0].settings.trainer.threads or threads)
     return plan
+
+
+def _saved_stacks(stacks: Path | None, todo: list) -> list[tuple[list, int]]:
+    """(its jobs, its saved epoch) of each stack stopped part-way whose jobs are all to do."""
+    if stacks is None or not stacks.is_dir():
+        return []
+    by_identity = {job.identity: job for job in todo}
+    found = []
+    for manifest in sorted(stacks.glob("*.json")):
+        try:
+            saved = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue  # half a file cannot be: it is written atomically; another's, then
+        group = [by_identity.pop(ident, None) for ident in saved.get("jobs", [])]
+        if group and all(group):
+            found.append((group, int(saved.get("epoch", 0))))
+        else:
+            by_identity.update((job.identity, job) for job in group if job is not None)
+    return found
+
+
+def state_file(stacks: Path, group: list) -> Path | None:
+    """Where a stack of these jobs keeps its state (named by their identities); None for a
+    job trained alone, which keeps none."""
+    if len(group) < 2:
+        return None
+    key = hashlib.sha256(" ".join(sorted(job.identity for job in group)).encode()).hexdigest()
+    return stacks / f"{key[:20]}.pt"
 
 
 def job_configs(launcher):
@@ -118,7 +159,8 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list
 
     configs = job_configs(launcher)
     jobs = configs.jobs(job_overrides, first)
-    plan = make_plan(jobs, launcher.max_models, worker_count(launcher))
+    stacks = configs.sweep_dir / STACKS_DIR
+    plan = make_plan(jobs, launcher.max_models, worker_count(launcher), stacks)
     configs.sweep_dir.mkdir(parents=True, exist_ok=True)
     for job in plan.stale:  # kept, not overwritten: the same command runs them anew
         move_aside(job.run_dir, configs.sweep_dir)
@@ -140,7 +182,7 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list
     try:
         log.info(summary_line(plan, workers, launcher.groups_on))
         if groups and not (fail_fast and plan.invalid):
-            results.update(run(launcher, groups, plan.threads, workers, fail_fast))
+            results.update(run(launcher, plan, workers, fail_fast, stacks))
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -168,20 +210,27 @@ def summary_line(plan: Plan, workers: int, place: str) -> str:
     in_stacks = (
         f"{stacked} in {stacks} stack{'s' if stacks > 1 else ''}" if stacks else "none stacked"
     )
+    resumed = sum(epoch > 0 for epoch in plan.saved)
+    goes_on = (
+        f" ({resumed} go{'es' if resumed == 1 else ''} on from a saved epoch)" if resumed else ""
+    )
     return (
         f"{n} job{'s' if n != 1 else ''}: {len(plan.done)} complete (skipped{older}){stale}, "
-        f"{len(plan.invalid)} invalid, {in_stacks}, {len(plan.alone)} alone; on {where}"
+        f"{len(plan.invalid)} invalid, {in_stacks}{goes_on}, {len(plan.alone)} alone; "
+        f"on {where}"
     )
 
 
 def describe(launcher, job_overrides: Sequence[Sequence[str]]) -> str:
     """The plan as text: the counts, then one line per unit of work (what it shares, its
     widths, and why: its estimated time, padding and threads)."""
-    jobs = job_configs(launcher).jobs(job_overrides, 0)
-    plan = make_plan(jobs, launcher.max_models, worker_count(launcher))
+    configs = job_configs(launcher)
+    jobs = configs.jobs(job_overrides, 0)
+    plan = make_plan(jobs, launcher.max_models, worker_count(launcher), configs.sweep_dir / STACKS_DIR)
     workers = min(worker_count(launcher), max(1, len(plan.groups)))
     lines = [summary_line(plan, workers, launcher.groups_on)]
-    for i, (group, price, threads) in enumerate(zip(plan.groups, plan.why, plan.threads)):
+    units = zip(plan.groups, plan.why, plan.threads, plan.saved)
+    for i, (group, price, threads, saved) in enumerate(units):
         s = group[0].settings
         cost = (f"~{price.seconds:.2g} s, {price.padding:.0%} padding, "
                 f"{'arithmetic' if price.arithmetic >= 0.5 else 'overhead'}-bound, "
@@ -189,6 +238,8 @@ def describe(launcher, job_overrides: Sequence[Sequence[str]]) -> str:
         widths = sorted({max(j.settings.model.hidden, default=0) for j in group})
         shown = ", ".join(map(str, widths[:8])) + (", ..." if len(widths) > 8 else "")
         what = f"{len(group)} models" if len(group) > 1 else "alone"
+        if saved:
+            what += f", from saved epoch {saved}"
         lines.append(
             f"  {i + 1}. {what} ({cost}): dataset={s.dataset.name} "
             f"depth={len(s.model.hidden)} activation={s.model.activation} "
@@ -215,110 +266,253 @@ def worker_count(launcher) -> int:
     return max(1, launcher.workers or usable_cores())
 
 
-def run(
-    launcher, groups: list[list], threads: list[int], workers: int, fail_fast: bool
-) -> dict[int, dict]:
-    """Run the groups (each on its ``threads``); record each finished job on the progress
-    bar and in the log.
+def run(launcher, plan: Plan, workers: int, fail_fast: bool, stacks: Path) -> dict[int, dict]:
+    """Run the plan's groups (each on its threads); show the job-epochs trained on the
+    progress bar, and record each finished job on it and in the log.
 
-    With ``fail_fast``, stop launching groups once one has a job that did not complete.
+    Ctrl-C or SIGTERM asks the running stacks to save their state at the end of the epoch
+    they are in (``stacked.Watch``); then it stops the sweep as it would have (a second one
+    stops it at once). With ``fail_fast``, stop launching groups once one has a job that
+    did not complete.
     """
     from mlplab.progress import ProgressBar
 
+    groups = plan.groups
+    epochs = [sum(job.settings.trainer.epochs for job in group) for group in groups]
+    trained = [len(group) * saved for group, saved in zip(groups, plan.saved)]
     results: dict[int, dict] = {}
-    failed = 0
-    bar = ProgressBar(total=sum(map(len, groups)), unit="job", desc="sweep", dynamic_ncols=True,
-                      disable=None, postfix={"failed": 0})  # fmt: skip
-    done = _each_done(launcher, list(zip(groups, threads)), workers)
-    try:
-        for group, outcome in done:
-            for job, result in zip(group, outcome):
-                results[job.num] = result
-                failed += result["status"] != "completed"
-                log.info(f"#{job.num} {result['status']}: {' '.join(job.overrides)}"
-                         + (f": {result['error']}" if result.get("error") else ""))  # fmt: skip
-            bar.set_postfix(failed=failed, refresh=False)
-            bar.update(len(group))
-            if fail_fast and failed:
-                break
-    finally:
-        done.close()  # stops the workers if the loop ended early
-        bar.close()
+    failed = finished = 0
+    bar = ProgressBar(total=sum(epochs), initial=sum(trained), unit="job-epoch", desc="sweep",
+                      dynamic_ncols=True, disable=None,
+                      postfix={"jobs": f"0/{sum(map(len, groups))}", "failed": 0})  # fmt: skip
+
+    def progress(i: int, n: int) -> None:
+        """Group i trained n more job-epochs (late news of a finished group is dropped)."""
+        n = min(n, epochs[i] - trained[i])
+        trained[i] += n
+        bar.update(n)
+
+    tasks = [
+        (group, threads, state_file(stacks, group), launcher.save_every)
+        for group, threads in zip(groups, plan.threads)
+    ]
+    method = "fork" if threading.active_count() == 1 else "forkserver"  # see _on_pool
+    stop = _stop_event(launcher, workers, method)
+    with _stop_on_signal(stop):
+        done = _each_done(launcher, tasks, workers, stop, progress, method)
+        try:
+            for i, outcome in done:
+                for job, result in zip(groups[i], outcome):
+                    results[job.num] = result
+                    failed += result["status"] != "completed"
+                    log.info(f"#{job.num} {result['status']}: {' '.join(job.overrides)}"
+                             + (f": {result['error']}" if result.get("error") else ""))  # fmt: skip
+                finished += len(groups[i])
+                progress(i, epochs[i])  # jobs that stopped early count in full
+                bar.set_postfix(jobs=f"{finished}/{sum(map(len, groups))}", failed=failed,
+                                refresh=False)  # fmt: skip
+                bar.refresh()
+                if fail_fast and failed:
+                    break
+        finally:
+            done.close()  # stops the workers if the loop ended early
+            bar.close()
     return results
+
+
+def _stop_event(launcher, workers: int, method: str):
+    """The flag that asks running stacks to stop: shared with the pool's workers if any."""
+    if launcher.groups_on == "local" and workers > 1:
+        import multiprocessing
+
+        return multiprocessing.get_context(method).Event()
+    return threading.Event()
+
+
+@contextlib.contextmanager
+def _stop_on_signal(stop):
+    """While the sweep runs, Ctrl-C and SIGTERM set ``stop`` (the running stacks save their
+    state at their epoch's end and stop); on the way out the signal is raised again, so it
+    ends the sweep as it would have. A second one goes straight to the handler there was.
+
+    Python runs signal handlers in the main thread only: elsewhere (a notebook's worker
+    thread) the signals are left as they are; so is a signal that is ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+
+    def ask(signum, frame):
+        if caught:
+            _pass_on(signum, before[signum], frame)
+            return
+        caught.append(signum)
+        stop.set()
+        print(
+            "\nmlplab: stopping: running stacks save their state at the end of this epoch "
+            f"({'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'} again to stop now)",
+            file=sys.stderr,
+        )
+
+    before = {
+        sig: signal.signal(sig, ask)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) != signal.SIG_IGN  # (a background job's Ctrl-C, say)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    if caught:
+        _pass_on(caught[0], before[caught[0]], None)
+
+
+def _pass_on(signum: int, handler, frame) -> None:
+    """Handle ``signum`` as ``handler`` (what signal.signal returned) would have."""
+    if callable(handler):
+        handler(signum, frame)
+    elif handler == signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
 
 
 PLACES = ("local", "ray", "submitit")
 
 
-def _each_done(launcher, tasks: list[tuple], workers: int) -> Iterator[tuple[list, list[dict]]]:
-    """(group, its results) for every (group, threads), as they finish, wherever they run."""
+def _each_done(
+    launcher, tasks: list[tuple], workers: int, stop, progress, method: str
+) -> Iterator[tuple[int, list[dict]]]:
+    """(task index, its results) for every task (group, threads, state file, save_every), as
+    they finish, wherever they run. Tasks that ``stop`` ends part-way give nothing."""
     if launcher.groups_on == "ray":
         yield from _on_ray(tasks, launcher.options["ray_init"])
     elif launcher.groups_on == "submitit":
         sweep_dir = launcher.jobs.sweep_dir
         yield from _on_submitit(tasks, launcher.options["submitit"], sweep_dir)
     elif workers == 1:
-        for group, threads in tasks:
-            yield group, run_group(group, threads)
+        from mlplab.stacked import Stopped
+
+        for i, task in enumerate(tasks):
+            if stop.is_set():
+                return
+            try:
+                yield i, run_group(*task, index=i, stop=stop.is_set, progress=progress)
+            except Stopped:
+                return
     else:
-        yield from _on_pool(tasks, workers)
+        yield from _on_pool(tasks, workers, stop, progress, method)
 
 
-def _on_pool(tasks: list[tuple], workers: int) -> Iterator[tuple[list, list[dict]]]:
+def _on_pool(
+    tasks: list[tuple], workers: int, stop, progress, method: str
+) -> Iterator[tuple[int, list[dict]]]:
     """The groups on a pool of forked processes (they start with torch loaded).
 
-    A worker that dies (killed, out of memory) breaks the pool: the groups it left
-    unfinished run here afterwards. Ctrl-C or an error here ends every worker.
+    The workers share ``stop`` and send their progress back on a queue. A worker that dies
+    (killed, out of memory) breaks the pool: the groups it left unfinished run here
+    afterwards. Once ``stop`` is set, no group starts and the running ones end at their
+    epoch's end; an error here (or a second Ctrl-C) ends every worker now.
     """
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     # Imported here, before the fork, so that every worker starts with torch loaded (two
     # processes importing torch at once take ~3 s each here; a fork takes milliseconds).
     import mlplab.job  # noqa: F401
+    from mlplab.stacked import Stopped
 
     # Fork starts a worker in milliseconds with torch loaded; but a lock that another
     # thread holds at the fork stays held in the child, so with threads alive (a notebook's
-    # kernel) the workers come from a fork server (each imports torch once).
-    context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    # kernel) the workers come from a fork server (each imports torch once): ``method``.
+    context = multiprocessing.get_context(method)
+    news = context.Queue()  # (task index, job-epochs trained) from the workers
     # What Python's gc docs advise before fork(): the objects alive now (torch's among them)
     # move to a permanent generation, so no collection in a worker writes to their pages
     # (copy-on-write) and none in this process walks them again, at exit either (~0.3 s
     # of a 50-job sweep's ~3.5 s here, scripts/bench_sweep.py).
     gc.freeze()
-    pool = ProcessPoolExecutor(workers, context, initializer=_worker_start)
-    left = []
+    pool = ProcessPoolExecutor(
+        workers, context, initializer=_worker_start, initargs=(stop, news)
+    )
+    futures = {pool.submit(run_group, *task, index=i): i for i, task in enumerate(tasks)}
+    left, pending = [], set(futures)
     try:
-        futures = {pool.submit(run_group, *task): task for task in tasks}
-        for future in as_completed(futures):
-            try:
-                outcome = future.result()
-            except BrokenProcessPool:
-                left.append(futures[future])
-                continue
-            yield futures[future][0], outcome
+        while pending:
+            # the timeout only paces the progress bar; the results come as they finish
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            _drain(news, progress)
+            if stop.is_set():
+                for future in pending:
+                    future.cancel()  # not started yet: never starts
+            for future in finished:
+                if future.cancelled():
+                    continue
+                i = futures[future]
+                try:
+                    outcome = future.result()
+                except Stopped:
+                    continue  # its state is saved; the same command goes on from it
+                except BrokenProcessPool:
+                    left.append(i)
+                    continue
+                yield i, outcome
     except GeneratorExit:  # the caller stops early (sweep.fail_fast): let running ones end
-        pool.shutdown(wait=True, cancel_futures=True)
+        _shut(pool, cancel=True)
         raise
-    except BaseException:  # Ctrl-C, or a bug: end every worker now
-        for child in multiprocessing.active_children():
-            child.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+    except BaseException:  # a second Ctrl-C, or a bug: end every worker now
+        _kill(pool)
         raise
-    pool.shutdown()
-    if left:
+    _shut(pool, cancel=False)
+    if left and not stop.is_set():
         log.warning(f"a worker process died; running its {len(left)} groups here")
-        for group, threads in left:
-            yield group, run_group(group, threads)
+        for i in left:
+            yield i, run_group(*tasks[i], index=i, progress=progress)
 
 
-def _worker_start() -> None:
-    """In each worker: Ctrl-C and SIGTERM are the launching process's to handle; it ends
-    when its parent ends, even by SIGKILL, so a killed sweep leaves nothing writing while
-    the same command resumes it (Linux's PR_SET_PDEATHSIG; a fork server ends with the
-    launching process too)."""
+def _drain(news, progress) -> None:
+    """Give the progress the workers sent so far."""
+    import queue
+
+    while True:
+        try:
+            i, n = news.get_nowait()
+        except queue.Empty:
+            return
+        progress(i, n)
+
+
+def _shut(pool, cancel: bool) -> None:
+    """Wait for the running groups to end (a Ctrl-C meanwhile ends them now)."""
+    try:
+        pool.shutdown(wait=True, cancel_futures=cancel)
+    except BaseException:
+        _kill(pool)
+        raise
+
+
+def _kill(pool) -> None:
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+_SHARED: dict = {}  # in a pool's worker: the stop flag and news queue given to _worker_start
+
+
+def _worker_start(stop, news) -> None:
+    """In each worker: Ctrl-C and SIGTERM are the launching process's to handle (it tells
+    the worker through ``stop``); it ends when its parent ends, even by SIGKILL, so a killed
+    sweep leaves nothing writing while the same command resumes it (Linux's
+    PR_SET_PDEATHSIG; a fork server ends with the launching process too). ``stop`` and
+    ``news`` are shared by inheritance: a pool's initializer is where a worker gets them."""
     import ctypes
+
+    _SHARED.update(stop=stop, news=news)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # sent to the group too (scancel): ours
@@ -328,12 +522,54 @@ def _worker_start() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_group(group: list, threads: int = 1) -> list[dict]:
+def run_group(
+    group: list,
+    threads: int = 1,
+    state: Path | None = None,
+    every: float = 0.0,
+    index: int = 0,
+    stop=None,
+    progress=None,
+) -> list[dict]:
     """``mlplab.job.run_group``, imported where the group runs: in a worker, a Ray task or a
-    submitit job. This process never imports torch for the jobs it hands out."""
-    from mlplab.job import run_group as run
+    submitit job. This process never imports torch for the jobs it hands out.
 
-    return run(group, threads=threads)
+    ``state``, ``every``: where the stack keeps its work and how often (``stacked.Watch``).
+    ``stop()`` and ``progress(index, job_epochs)``: given in this process; a pool's worker
+    uses the flag and queue it shares with the launching process (a Ray task or submitit
+    job has neither: its work is kept every ``every`` seconds).
+    """
+    from mlplab.job import run_group as run
+    from mlplab.stacked import Stopped, Watch
+
+    shared_stop, news = _SHARED.get("stop"), _SHARED.get("news")
+    if stop is None and shared_stop is not None:
+        stop = shared_stop.is_set
+    if progress is None and news is not None:
+        progress = _paced(lambda i, n: news.put((i, n)))
+    if stop is not None and stop():
+        raise Stopped  # asked to stop before it started: nothing to keep
+    watch = Watch(
+        state=state,
+        jobs=[job.identity for job in group],
+        every=every,
+        stop=stop or (lambda: False),
+        progress=(lambda n: progress(index, n)) if progress else (lambda n: None),
+    )
+    return run(group, threads=threads, watch=watch)
+
+
+def _paced(send, seconds: float = 0.25):
+    """``send(i, n)`` at most every ``seconds``, with what was held back added in."""
+    held = {"n": 0, "at": time.monotonic()}
+
+    def paced(i: int, n: int) -> None:
+        held["n"] += n
+        if time.monotonic() - held["at"] >= seconds:
+            send(i, held["n"])
+            held.update(n=0, at=time.monotonic())
+
+    return paced
 
 
 def _on_ray(tasks: list[tuple], ray_init: dict) -> Iterator[tuple[list, list[dict]]]:
@@ -344,7 +580,7 @@ def _on_ray(tasks: list[tuple], ray_init: dict) -> Iterator[tuple[list, list[dic
         ray.init(**ray_init)
     try:
         task = ray.remote(num_cpus=1)(run_group)
-        pending = {task.remote(group, threads): group for group, threads in tasks}
+        pending = {task.remote(*t, index=i): i for i, t in enumerate(tasks)}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             yield pending.pop(ready[0]), ray.get(ready[0])
@@ -363,6 +599,6 @@ def _on_submitit(
         folder=sweep_dir / ".submitit" / "%j", cluster=params.pop("cluster", None)
     )
     executor.update_parameters(**params)
-    groups, threads = [list(x) for x in zip(*tasks)] if tasks else ([], [])
-    for group, job in zip(groups, executor.map_array(run_group, groups, threads)):
-        yield group, job.result()
+    columns = [list(x) for x in zip(*tasks)] if tasks else [[], [], [], []]
+    for i, job in enumerate(executor.map_array(run_group, *columns)):
+        yield i, job.result()

@@ -15,6 +15,8 @@ class StackedLauncherConf:
     max_models: int = 256
     #: processes that run the stacks (null: one per core this process may use)
     workers: Optional[int] = None  # noqa: UP045
+    #: seconds of a stack's training between saves of its state (0: only on Ctrl-C/SIGTERM)
+    save_every: float = 60.0
     #: where each stack runs, as one task: local (this machine's cores) | ray | submitit
     groups_on: str = "local"
     #: ray.init keyword arguments (groups_on=ray)

@@ -29,6 +29,7 @@ class StackedLauncher(Launcher):
         max_models: int = 256,
         workers: Optional[int] = None,  # noqa: UP045
         groups_on: str = "local",
+        save_every: float = 60.0,
         ray_init=None,
         submitit=None,
     ) -> None:
@@ -42,6 +43,12 @@ class StackedLauncher(Launcher):
                 "or null for one per core."
             )
         self.workers = workers
+        if save_every < 0:
+            raise ConfigError(
+                f"hydra.launcher.save_every={save_every}: give the seconds between saves of a "
+                "running stack's state, or 0 to save it only when the sweep is stopped."
+            )
+        self.save_every = save_every
         self.options = {"ray_init": dict(ray_init or {}), "submitit": dict(submitit or {})}
         self.config: Optional[DictConfig] = None  # noqa: UP045
         self.hydra_context: Optional[HydraContext] = None  # noqa: UP045
