@@ -218,7 +218,7 @@ def test_a_server_lost_during_a_sweep_costs_a_warning_not_the_sweep(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        proc = run_cli("-m", "seed=0,1", "trainer.epochs=2", "logger=mlflow",
+        proc = run_cli("-m", "seed=0,1", "model.hidden=[4],[4,4]", "trainer.epochs=2", "logger=mlflow",
                        f"logger.mlflow.tracking_uri=http://127.0.0.1:{server.server_port}",
                        "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
     finally:
@@ -229,9 +229,12 @@ def test_a_server_lost_during_a_sweep_costs_a_warning_not_the_sweep(tmp_path):
     assert len(warnings) == 1 and warnings[0].startswith(
         "mlplab: warning: logger=mlflow could not report 2 run(s)"
     )
+    assert warnings[0].endswith("The sweep goes on.")
+    # the end counts them, whichever process reported them
+    assert "mlplab: warning: logger=mlflow: 4 of 4 runs were not reported; their folders are complete" in proc.stderr
     assert "Retrying" not in proc.stdout + proc.stderr  # no urllib3 retry lines
     results = pd.read_csv(tmp_path / "sweep" / "results.csv")
-    assert (results["status"] == "completed").all() and len(results) == 2
+    assert (results["status"] == "completed").all() and len(results) == 4
 
 
 @pytest.mark.parametrize(

@@ -71,12 +71,15 @@ def run_group(
     ``watch``: a sweep's progress and stop requests (``stacked.Watch``); a stack keeps its
     work in ``watch.state`` when stopped (``stacked.Stopped`` is raised) or every
     ``watch.every`` seconds, starts from it if it is there, and removes it once its jobs
-    are written. A job trained alone stops at an epoch's end and keeps nothing.
+    are written. A job trained alone stops at an epoch's end and keeps nothing. A logger
+    that fails marks the results it missed (``loggers.log_group``); with a ``watch`` the
+    sweep says so, once.
     """
+    watched = watch is not None  # by a sweep: it says once what the loggers missed
     watch = watch or Watch()
     results = _train_group(jobs, single, provenance.now(), threads, watch)
     watch.forget()
-    loggers.log_group(jobs, results, single)
+    loggers.log_group(jobs, results, single, warn=not watched)
     return results
 
 

@@ -74,9 +74,13 @@ def check_servers(settings_list: list) -> None:
             ) from None
 
 
-def log_group(jobs: list[Job], results: list[dict], single: bool = False) -> None:
+def log_group(
+    jobs: list[Job], results: list[dict], single: bool = False, warn: bool = True
+) -> None:
     """Report each job (with its result, as returned by ``run_group``) to the loggers it
-    asks for. Never raises: a logger that fails prints one warning line."""
+    asks for. Never raises: a logger that fails marks the results it could not report
+    (``result["unreported"]``: logger name -> why) and, with ``warn``, prints one warning
+    line (a sweep's launcher says it once for the whole sweep instead)."""
     for name, report in LOGGERS.items():
         chosen = [
             (job, result)
@@ -88,12 +92,18 @@ def log_group(jobs: list[Job], results: list[dict], single: bool = False) -> Non
         try:
             report([Report.of(job, result, single) for job, result in chosen])
         except Exception as exc:
-            print(
-                f"mlplab: warning: logger={name} could not report {len(chosen)} run(s) "
-                f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
-                "their folders are complete.",
-                file=sys.stderr,
-            )
+            why = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            for _, result in chosen:
+                result.setdefault("unreported", {})[name] = why
+            if warn:
+                print(unreported_line(name, len(chosen), why), file=sys.stderr)
+
+
+def unreported_line(name: str, count: int, why: str) -> str:
+    return (
+        f"mlplab: warning: logger={name} could not report {count} run(s) ({why}); "
+        "their folders are complete."
+    )
 
 
 def logger_settings(job: Job) -> LoggerSettings:

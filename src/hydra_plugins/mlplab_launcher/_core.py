@@ -275,9 +275,11 @@ def run(launcher, plan: Plan, workers: int, fail_fast: bool, stacks: Path) -> di
     stops it at once). With ``fail_fast``, stop launching groups once one has a job that
     did not complete.
     """
+    from mlplab.loggers import unreported_line
     from mlplab.progress import ProgressBar
 
     groups = plan.groups
+    unreported: dict[str, int] = {}  # runs each logger could not report
     epochs = [sum(job.settings.trainer.epochs for job in group) for group in groups]
     trained = [len(group) * saved for group, saved in zip(groups, plan.saved)]
     results: dict[int, dict] = {}
@@ -305,6 +307,12 @@ def run(launcher, plan: Plan, workers: int, fail_fast: bool, stacks: Path) -> di
                 for job, result in zip(groups[i], outcome):
                     results[job.num] = result
                     failed += result["status"] != "completed"
+                    for name, why in result.get("unreported", {}).items():
+                        if name not in unreported:  # said once; counted to the end
+                            missed = sum(name in r.get("unreported", {}) for r in outcome)
+                            bar.write(unreported_line(name, missed, why) + " The sweep goes on.",
+                                      file=sys.stderr)  # fmt: skip
+                        unreported[name] = unreported.get(name, 0) + 1
                     log.info(f"#{job.num} {result['status']}: {' '.join(job.overrides)}"
                              + (f": {result['error']}" if result.get("error") else ""))  # fmt: skip
                 finished += len(groups[i])
@@ -317,6 +325,9 @@ def run(launcher, plan: Plan, workers: int, fail_fast: bool, stacks: Path) -> di
         finally:
             done.close()  # stops the workers if the loop ended early
             bar.close()
+            for name, count in unreported.items():
+                print(f"mlplab: warning: logger={name}: {count} of {len(results)} runs were not "
+                      "reported; their folders are complete", file=sys.stderr)  # fmt: skip
     return results
 
 
