@@ -664,3 +664,93 @@ def test_the_printed_summary_marks_every_missing_value_alike(tmp_path):
     row = next(line.split() for line in proc.stdout.splitlines() if line.strip().startswith("[0]"))
     assert row == ["[0]", "0", "-", "-", "-", "0", "1"]  # params and both metrics missing
     assert "<NA>" not in proc.stdout and "nan" not in proc.stdout.lower()
+
+
+# ---------------------------------------------------------------- the two-knob heatmap
+
+
+def aggregate(*args, cwd):
+    return subprocess.run([sys.executable, "-c", "from mlplab.cli import aggregate; aggregate()",
+                           *args], capture_output=True, text=True, cwd=cwd)  # fmt: skip
+
+
+def test_a_sweep_over_two_knobs_draws_the_metric_per_cell(tmp_path):
+    proc = run_cli("-m", "model.hidden=[4],[16],[8,8]", "optimizer.lr=0.003,0.03", "seed=0,1",
+                   "trainer.epochs=3", "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "sweep" / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
+    from mlplab.results import heatmap
+
+    results = read(tmp_path, "results.csv")
+    cells = heatmap(results, "lr", "hidden", "val_acc")
+    # hidden down in its natural order, lr across by value; each cell the mean of its 2 seeds
+    assert list(cells.mean.index) == ["[4]", "[16]", "[8,8]"]
+    assert list(cells.mean.columns) == ["0.003", "0.03"]
+    by_hand = results.groupby(["hidden", "lr"])["val_acc"].mean()
+    for (hidden, lr), value in by_hand.items():
+        assert cells.mean.at[hidden, str(lr)] == pytest.approx(value)
+    assert (cells.n == 2).all().all() and cells.note == "mean of n=2 runs per cell"
+
+
+def test_a_sweep_over_one_or_three_knobs_has_no_heatmap_but_aggregate_draws_one(tmp_path):
+    proc = run_cli("-m", "model.hidden=[4],[8]", "optimizer.lr=0.01,0.1",
+                   "model.activation=relu,tanh", "seed=0,1", "trainer.epochs=3",
+                   "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    sweep = tmp_path / "sweep"
+    assert not (sweep / "heatmap.png").exists()
+    results = read(tmp_path, "results.csv")
+    fixed = aggregate("sweep", "--heatmap", "optimizer.lr,hidden", "--where", "activation=tanh",
+                      cwd=tmp_path)  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr
+    line = fixed.stdout.strip().splitlines()[-1]
+    assert line == ("heatmap: sweep/heatmap_lr_hidden.png  (val_acc: lr across, hidden down; "
+                    "mean of n=2 runs per cell, where activation=tanh)")  # fmt: skip
+    assert (sweep / "heatmap_lr_hidden.png").read_bytes()[:4] == b"\x89PNG"
+    from mlplab.results import heatmap
+
+    tanh = results[results["activation"] == "tanh"].groupby(["hidden", "lr"])["val_acc"].mean()
+    cells = heatmap(results, "lr", "hidden", "val_acc", {"activation": "tanh"})
+    for (hidden, lr), value in tanh.items():
+        assert cells.mean.at[hidden, str(lr)] == pytest.approx(value)
+    averaged = aggregate("sweep", "--heatmap", "lr,hidden", "--metric", "train_loss", cwd=tmp_path)
+    assert "mean of n=4 runs per cell, averaged over activation)" in averaged.stdout
+    cells = heatmap(results, "lr", "hidden", "train_loss")
+    assert cells.mean.at["[8]", "0.1"] == pytest.approx(
+        results[(results["hidden"] == "[8]") & (results["lr"] == 0.1)]["train_loss"].mean()
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--heatmap", "lr,hiden"], "Unknown --heatmap knob 'hiden'. Choose one of the knobs: hidden, lr,"),
+        (["--heatmap", "lr"], "--heatmap 'lr': give two knobs, e.g. --heatmap lr,hidden."),
+        (["--heatmap", "lr,optimizer.lr"], "--heatmap lr,lr: give two different knobs."),
+        (["--heatmap", "lr,hidden", "--where", "lr=0.5"],
+         "--where lr=0.5: no completed run has it. Choose one of: 0.01, 0.1."),
+        (["--heatmap", "lr,hidden", "--where", "activaton=relu"], "Unknown --where knob 'activaton'"),
+        (["--heatmap", "lr,hidden", "--where", "relu"], "--where 'relu': give KNOB=VALUE"),
+        (["--where", "lr=0.1"], "--where fixes a knob of a heatmap: give --heatmap X,Y too."),
+    ],
+)  # fmt: skip
+def test_a_heatmap_that_cannot_be_drawn_gets_one_line_and_writes_nothing(tmp_path, args, message):
+    proc = run_cli("-m", "model.hidden=[4],[8]", "optimizer.lr=0.01,0.1", "trainer.epochs=2",
+                   "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "sweep").iterdir()}
+    bad = aggregate("sweep", *args, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith(f"mlplab: error: {message}"), bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "sweep").iterdir()} == before
+
+
+def test_heatmap_axes_are_log_for_log_spaced_numbers_linear_for_even_ones_else_one_per_value():
+    from mlplab.plots import _cell_edges
+
+    edges, log = _cell_edges(["0.001", "0.01", "0.1"])
+    assert log and edges == pytest.approx([10**-3.5, 10**-2.5, 10**-1.5, 10**-0.5])
+    edges, log = _cell_edges(["0.1", "0.2", "0.3"])
+    assert not log and edges == pytest.approx([0.05, 0.15, 0.25, 0.35])
+    edges, log = _cell_edges(["[4]", "[16]", "[8,8]"])
+    assert not log and list(edges) == [-0.5, 0.5, 1.5, 2.5]

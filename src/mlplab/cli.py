@@ -340,22 +340,64 @@ def aggregate(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--by", default="depth", help="one plot line per value of this column (default: depth)"
     )
+    parser.add_argument(
+        "--heatmap", metavar="X,Y",
+        help="also draw the metric over two knobs (X across, Y down) into heatmap_X_Y.png",
+    )  # fmt: skip
+    parser.add_argument(
+        "--where", metavar="K=V", action="append", default=[],
+        help="with --heatmap: fix another knob to a value (repeatable); the knobs that vary "
+        "and are not fixed are averaged over",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         print(f"mlplab: error: SWEEP_DIR {str(args.sweep_dir)!r}: no such folder.", file=sys.stderr)
         sys.exit(2)
-    from .results import collect, finish_sweep
+    from .results import collect, default_metric, finish_sweep, heatmap
 
-    columns = sorted(
-        map(str, collect(args.sweep_dir).columns)
-    )  # checked before anything is written
+    results = collect(args.sweep_dir)
+    columns = sorted(map(str, results.columns))  # checked before anything is written
     if args.metric != "auto" and args.metric not in columns:
         print(
             f"mlplab: error: Unknown --metric {args.metric!r}. Choose one of: auto, {', '.join(columns)}.",
             file=sys.stderr,
         )
         sys.exit(2)
-    sys.exit(finish_sweep(args.sweep_dir, args.metric, args.by))
+    cells = None
+    if args.heatmap or args.where:
+        try:
+            cells = _heatmap_of(results, args, heatmap, default_metric)
+        except ConfigError as exc:
+            print(f"mlplab: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+    code = finish_sweep(args.sweep_dir, args.metric, args.by)
+    if cells is not None:
+        from .plots import heatmap as draw
+
+        path = args.sweep_dir / f"heatmap_{cells.x}_{cells.y}.png"
+        draw(cells, path, title=args.sweep_dir.name)
+        print(f"heatmap: {path}  ({cells.metric}: {cells.x} across, {cells.y} down; {cells.note})")
+    sys.exit(code)
+
+
+def _heatmap_of(results, args, heatmap, default_metric):
+    """The Heatmap ``--heatmap X,Y --where K=V ...`` asks for (ConfigError if it cannot be)."""
+    if not args.heatmap:
+        raise ConfigError("--where fixes a knob of a heatmap: give --heatmap X,Y too.")
+    names = [n.strip() for n in args.heatmap.split(",")]
+    if len(names) != 2 or not all(names):
+        raise ConfigError(f"--heatmap {args.heatmap!r}: give two knobs, e.g. --heatmap lr,hidden.")
+    where = {}
+    for item in args.where:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--where {item!r}: give KNOB=VALUE, e.g. --where activation=relu.")
+        where[key.strip()] = value.strip()
+    done = results[results["status"] == "completed"] if "status" in results else results[:0]
+    if done.empty:
+        raise ConfigError(f"--heatmap: no completed run in {args.sweep_dir}.")
+    metric = default_metric(done) if args.metric == "auto" else args.metric
+    return heatmap(results, *names, metric, where)
 
 
 def compare(argv: list[str] | None = None) -> None:

@@ -124,6 +124,65 @@ def sweep(summary: pd.DataFrame, metric: str, lines, path: Path, title: str = ""
     _save(fig, path)
 
 
+def heatmap(cells, path: Path, title: str = "") -> None:
+    """A ``results.Heatmap``: the mean metric in each cell, annotated, on a colorbar, with
+    the best cell outlined. A numeric knob whose values are log-spaced (lr 0.001, 0.003,
+    0.01, ...) gets a log axis, an evenly spaced one a linear axis; any other is one column
+    per value in order."""
+    from matplotlib.patches import Rectangle
+
+    scale = 100 if cells.metric.endswith("acc") else 1
+    values = cells.mean.to_numpy(dtype=float) * scale
+    fig = Figure(figsize=(1.2 + 0.9 * max(4, values.shape[1]), 1.4 + 0.55 * max(4, values.shape[0])))
+    ax = fig.subplots()
+    xs, x_log = _cell_edges(list(cells.mean.columns))
+    ys, y_log = _cell_edges(list(cells.mean.index))
+    mesh = ax.pcolormesh(xs, ys, np.ma.masked_invalid(values), cmap="viridis", shading="flat")
+    fig.colorbar(mesh, ax=ax, label=f"{cells.metric} (%)" if scale == 100 else cells.metric)
+    low, high = np.nanmin(values), np.nanmax(values)
+    middle = lambda i, e, log: np.sqrt(e[i] * e[i + 1]) if log else (e[i] + e[i + 1]) / 2  # noqa: E731
+    for r in range(values.shape[0]):
+        for c in range(values.shape[1]):
+            if np.isfinite(values[r, c]):
+                light = high > low and (values[r, c] - low) / (high - low) > 0.6  # viridis' yellow end
+                ax.text(middle(c, xs, x_log), middle(r, ys, y_log), f"{values[r, c]:.3g}",
+                        ha="center", va="center", fontsize=8, color="black" if light else "white")  # fmt: skip
+    maximize = cells.metric.endswith("acc")
+    if np.isfinite(values).any():
+        r, c = np.unravel_index((np.nanargmax if maximize else np.nanargmin)(values), values.shape)
+        ax.add_patch(Rectangle((xs[c], ys[r]), xs[c + 1] - xs[c], ys[r + 1] - ys[r], fill=False,
+                               edgecolor="red", linewidth=2.5, label="best"))  # fmt: skip
+        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.12), fontsize=8, frameon=False)
+    for axis, labels, edges, log in ((ax.xaxis, cells.mean.columns, xs, x_log),
+                                     (ax.yaxis, cells.mean.index, ys, y_log)):  # fmt: skip
+        if log:
+            (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
+        centres = [middle(i, edges, log) for i in range(len(labels))]
+        axis.set_ticks(centres, [str(v) for v in labels])
+        axis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set(xlabel=cells.x, ylabel=cells.y, xlim=(xs[0], xs[-1]), ylim=(ys[0], ys[-1]))
+    ax.set_title(f"{title}\n{cells.metric}, {cells.note}" if title else cells.note, fontsize=9)
+    _save(fig, path)
+
+
+def _cell_edges(labels: list[str]) -> tuple[np.ndarray, bool]:
+    """Cell edges for a heatmap axis, and whether it is a log axis: midpoints between numeric
+    values (geometric ones where they are log-spaced), or one unit per value otherwise."""
+    try:
+        v = np.array([float(x) for x in labels])
+    except ValueError:
+        return np.arange(len(labels) + 1) - 0.5, False
+    if len(v) < 2 or not np.all(np.diff(v) > 0):
+        return np.arange(len(labels) + 1) - 0.5, False
+    log = bool(v[0] > 0 and len(v) > 2 and np.ptp(np.diff(np.log(v))) < np.ptp(np.diff(v)) / v.mean())
+    if v[0] > 0 and len(v) == 2 and v[1] / v[0] >= 10:
+        log = True
+    w = np.log(v) if log else v
+    mid = (w[1:] + w[:-1]) / 2
+    edges = np.concatenate([[w[0] - (mid[0] - w[0])], mid, [w[-1] + (w[-1] - mid[-1])]])
+    return (np.exp(edges) if log else edges), log
+
+
 # ---------------------------------------------------------------- looking inside a network
 # The figures below take arrays and callables, never a model, so this module stays
 # free of torch (mlplab-compare imports it). ``why_not`` is the one place that says

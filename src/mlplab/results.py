@@ -17,8 +17,10 @@ import io
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -409,9 +411,10 @@ def write_sweep_tables(
     return results, summary
 
 
-def column_named(name: str, columns) -> str:
+def column_named(name: str, columns, key: str = "sweep.plot_by") -> str:
     """The results column a knob's short or dotted name means (``lr`` or ``optimizer.lr``,
-    ``init_std`` or ``model.init_std``); ConfigError naming the knob columns if none."""
+    ``init_std`` or ``model.init_std``); ConfigError naming ``key`` and the knob columns if
+    none."""
     columns = list(map(str, columns))
     if name in columns:
         return name
@@ -421,7 +424,7 @@ def column_named(name: str, columns) -> str:
     if len(ends) == 1:
         return ends[0]
     knobs = ", ".join(c for c in columns if is_knob(c))
-    raise ConfigError(f"Unknown sweep.plot_by {name!r}. Choose one of the knobs: {knobs}.")
+    raise ConfigError(f"Unknown {key} {name!r}. Choose one of the knobs: {knobs}.")
 
 
 ALONG_A_LINE = ("hidden", "width", "depth")  # what moves a point along sweep.png's params axis
@@ -440,6 +443,87 @@ def line_keys(summary: pd.DataFrame, by: str) -> list[str]:
     return named + varying
 
 
+DERIVED = ("width", "depth")  # knob columns read off model.hidden, not knobs of their own
+
+
+def varying_knobs(results: pd.DataFrame) -> list[str]:
+    """The knobs a sweep varies, besides its repeats (seeds, folds), in column order."""
+    return [
+        c for c in results.columns
+        if is_knob(c) and c not in REPEATS and c not in DERIVED
+        and results[c].astype(str).nunique() > 1
+    ]  # fmt: skip
+
+
+@dataclass
+class Heatmap:
+    """The mean of ``metric`` per cell of two knobs (``x`` across, ``y`` down), over every
+    completed run in the cell; ``note`` says what the other knobs were (fixed or averaged)."""
+
+    x: str
+    y: str
+    metric: str
+    mean: pd.DataFrame  #: index: y's values, columns: x's values, each in order
+    n: pd.DataFrame  #: the runs behind each cell
+    note: str
+
+
+def heatmap(results: pd.DataFrame, x: str, y: str, metric: str, where: dict | None = None):
+    """The ``Heatmap`` of ``metric`` over knobs ``x`` and ``y`` (short or dotted names).
+
+    ``where``: other knobs fixed to a value (``{"activation": "relu"}``); the knobs that vary
+    and are not fixed are averaged over, and ``note`` names both. ConfigError (naming the
+    choices) for an unknown knob, a value no run has, or x == y.
+    """
+    import pandas as pd
+
+    varying = varying_knobs(results)  # first in the choices a mistake gets
+    knobs = varying + [c for c in results.columns if is_knob(c) and c not in (*DERIVED, *varying)]
+    x, y = column_named(x, knobs, "--heatmap knob"), column_named(y, knobs, "--heatmap knob")
+    if x == y:
+        raise ConfigError(f"--heatmap {x},{y}: give two different knobs.")
+    done = results[results["status"] == "completed"]
+    fixed = []
+    for key, value in (where or {}).items():
+        column = column_named(key, knobs, "--where knob")
+        values = done[column].astype(str)
+        match = values == str(value)
+        if not match.any():  # 0.01 and 1e-2 name the same number
+            number = pd.to_numeric(done[column], errors="coerce")
+            match = number == pd.to_numeric(value, errors="coerce")
+        if not match.any():
+            raise ConfigError(
+                f"--where {key}={value}: no completed run has it. Choose one of: "
+                f"{', '.join(sorted(set(values), key=natural_key))}."
+            )
+        done = done[match]
+        fixed.append(f"{column}={value}")
+    averaged = [c for c in varying_knobs(done) if c not in (x, y)]
+    note = "; ".join(
+        part for part in (
+            f"where {', '.join(fixed)}" if fixed else "",
+            f"averaged over {', '.join(averaged)}" if averaged else "",
+        ) if part
+    )  # fmt: skip
+    cells = done.groupby([done[y].astype(str), done[x].astype(str)])[metric]
+    mean, n = cells.mean().unstack(), cells.count().unstack()
+    counts = sorted({int(k) for k in n.stack()})
+    runs = f"n={counts[0]}" if len(counts) == 1 else f"n={counts[0]}-{counts[-1]}"
+    note = ", ".join(part for part in (f"mean of {runs} runs per cell", note) if part)
+    rows = sorted(mean.index, key=natural_key)
+    columns = sorted(mean.columns, key=natural_key)
+    return Heatmap(x, y, metric, mean.loc[rows, columns], n.loc[rows, columns].fillna(0), note)
+
+
+def natural_key(text: str):
+    """Numbers by value, then text with its numbers read as numbers ("[4]" < "[16]" < "[4,4]")."""
+    try:
+        return (0, float(text), ())
+    except (TypeError, ValueError):
+        parts = tuple(int(n) for n in re.findall(r"\d+", str(text)))
+        return (1, len(parts), parts, str(text))
+
+
 def _draw_sweep(sweep_dir: Path, results, summary, metric: str, by: str) -> None:
     """sweep.png (the metric against parameters), curves.png and layers.png (mean ± std
     over the runs of each ``by`` value); a figure that cannot be drawn is skipped with a warning."""
@@ -456,6 +540,12 @@ def _draw_sweep(sweep_dir: Path, results, summary, metric: str, by: str) -> None
                 summary, metric, lines, sweep_dir / "sweep.png", title=sweep_dir.name
             )
         )
+    knobs = varying_knobs(done)
+    if len(knobs) == 2 and metric in done.columns and done[metric].notna().any():
+        # a grid over exactly two knobs: the metric in each cell (hidden down, lr across)
+        y, x = sorted(knobs, key=lambda c: c not in ALONG_A_LINE)
+        figures.append(lambda: plots.heatmap(
+            heatmap(done, x, y, metric), sweep_dir / "heatmap.png", title=sweep_dir.name))  # fmt: skip
     if len(done) and (done["epochs_run"] > 0).any():
         curve = "val_loss" if done["val_loss"].notna().any() else "train_loss"
         figures.append(lambda: plots.sweep_curves(
