@@ -375,3 +375,61 @@ def test_a_direction_against_the_metric_is_said_before_the_first_trial(tmp_path)
     (started,) = [i for i, line in enumerate(lines) if "(0 trials so far)" in line]
     assert warned < started
     assert load_study(tmp_path / "search").direction.name.lower() == "minimize"  # as asked
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_search_opens_in_optuna_dashboard_as_it_is(tmp_path):
+    """The sweep's optuna.journal is what optuna-dashboard reads: Optuna's JournalStorage
+    holds its trials, and the dashboard's server (the [dashboard] extra) lists the study
+    and its trials through its API."""
+    import shutil
+    import time
+    import urllib.request
+
+    proc = run_cli(*SEARCH, "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=4",
+                   "hydra.sweep.dir=search", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    # a search's scattered lrs over widths: two knobs vary, but it is no grid to draw
+    assert not (tmp_path / "search" / "heatmap.png").exists()
+    study = load_study(tmp_path / "search")
+    params = {(t.params["model.hidden"], t.params["optimizer.lr"]) for t in study.trials}
+    assert len(study.trials) == 4 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
+    if dashboard is None:
+        pytest.skip("optuna-dashboard is not installed (the [dashboard] extra)")
+    for _ in range(3):  # a port another process took in between: another port
+        port = _free_port()
+        server = subprocess.Popen(
+            [dashboard, str(tmp_path / "search" / STUDY_FILE), "--port", str(port), "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline, answer = time.monotonic() + 60, None
+            while answer is None and server.poll() is None and time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+                        answer = json.load(r)
+                except OSError:
+                    time.sleep(0.1)  # not listening yet
+            if answer is None:
+                continue
+            (summary,) = answer["study_summaries"]
+            assert summary["study_name"] == "search" and summary["directions"] == ["maximize"]
+            url = f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}?after=0"
+            with urllib.request.urlopen(url, timeout=5) as r:
+                trials = json.load(r)["trials"]
+            values = [{p["name"]: p["param_external_value"] for p in t["params"]} for t in trials]
+            seen = {(v["model.hidden"], float(v["optimizer.lr"])) for v in values}
+            assert seen == params
+            return
+        finally:
+            server.kill()
+            server.wait()
+    pytest.fail(f"optuna-dashboard did not answer: {server.stderr.read()[-2000:]}")

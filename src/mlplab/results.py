@@ -506,13 +506,13 @@ def heatmap(results: pd.DataFrame, x: str, y: str, metric: str, where: dict | No
         ) if part
     )  # fmt: skip
     cells = done.groupby([done[y].astype(str), done[x].astype(str)])[metric]
-    mean, n = cells.mean().unstack(), cells.count().unstack()
-    counts = sorted({int(k) for k in n.stack()})
+    mean, n = cells.mean().unstack(), cells.count().unstack().fillna(0).astype(int)
+    counts = sorted({int(k) for k in n.to_numpy().ravel() if k})
     runs = f"n={counts[0]}" if len(counts) == 1 else f"n={counts[0]}-{counts[-1]}"
     note = ", ".join(part for part in (f"mean of {runs} runs per cell", note) if part)
     rows = sorted(mean.index, key=natural_key)
     columns = sorted(mean.columns, key=natural_key)
-    return Heatmap(x, y, metric, mean.loc[rows, columns], n.loc[rows, columns].fillna(0), note)
+    return Heatmap(x, y, metric, mean.loc[rows, columns], n.loc[rows, columns], note)
 
 
 def natural_key(text: str):
@@ -542,10 +542,14 @@ def _draw_sweep(sweep_dir: Path, results, summary, metric: str, by: str) -> None
         )
     knobs = varying_knobs(done)
     if len(knobs) == 2 and metric in done.columns and done[metric].notna().any():
-        # a grid over exactly two knobs: the metric in each cell (hidden down, lr across)
+        # a grid over exactly two knobs: the metric in each cell (hidden down, lr across); not
+        # a search's scattered points (an Optuna sweep's lrs), which leave most cells empty
         y, x = sorted(knobs, key=lambda c: c not in ALONG_A_LINE)
-        figures.append(lambda: plots.heatmap(
-            heatmap(done, x, y, metric), sweep_dir / "heatmap.png", title=sweep_dir.name))  # fmt: skip
+        cells = heatmap(done, x, y, metric)
+        if (cells.n > 0).all().all():
+            figures.append(
+                lambda: plots.heatmap(cells, sweep_dir / "heatmap.png", title=sweep_dir.name)
+            )
     if len(done) and (done["epochs_run"] > 0).any():
         curve = "val_loss" if done["val_loss"].notna().any() else "train_loss"
         figures.append(lambda: plots.sweep_curves(
