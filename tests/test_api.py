@@ -4,6 +4,7 @@ real Hydra app: the same folders as the command, errors that raise, calls that r
 import io
 import json
 import logging
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -167,3 +168,92 @@ def test_a_data_file_edited_between_two_runs_is_read_again(tmp_path):
     assert mlplab.run(knobs)["n_train"] == 32
     data.write_text("a,b,label\n" + "\n".join(rows + rows) + "\n")  # in the same process
     assert mlplab.run(knobs)["n_train"] == 64
+
+
+# ---------------------------------------------------------------- data straight from Python
+
+
+def _cancer():
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_breast_cancer
+
+    return load_breast_cancer(as_frame=True).frame
+
+
+def test_a_run_on_a_dataframe_writes_it_once_into_its_folder_and_trains_as_on_the_file(tmp_path):
+    import numpy as np
+
+    frame = _cancer()
+    result = mlplab.run({"model.hidden": [8], "trainer.epochs": 3}, data=frame, target="target")
+    assert result["status"] == "completed"
+    run_dir = Path(result["run_dir"])
+    (written,) = run_dir.glob("data-*.npz")
+    assert Path(result["config"]["dataset.path"]).resolve() == written.resolve()
+    with np.load(written) as z:  # the frame's features and labels, as they were
+        assert np.array_equal(z["X"], frame.drop(columns="target").to_numpy(np.float32))
+        assert np.array_equal(z["y"], frame["target"].to_numpy())
+    # the same data given as a file on the command line trains to the same numbers
+    by_file = mlplab.run(["model.hidden=[8]", "trainer.epochs=3", "dataset=file",
+                          f"dataset.path={written}"])  # fmt: skip
+    assert by_file["val_acc"] == result["val_acc"] and by_file["train_loss"] == result["train_loss"]
+    assert mlplab.load_model(run_dir)[0].in_features == 30
+
+
+def test_a_sweep_on_arrays_resumes_with_the_same_data_and_never_mixes_other_data(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X, X_test = rng.standard_normal((200, 5)), rng.standard_normal((50, 5))
+    y, y_test = (X[:, 0] > 0).astype(int), (X_test[:, 0] > 0).astype(int)
+    knobs = {"model.hidden": [[4], [8]], "seed": [0, 1], "trainer.epochs": 3}
+    first = mlplab.sweep(knobs, data=(X, y, X_test, y_test))
+    folder = first.attrs["sweep_dir"]
+    assert len(first) == 4 and (first["status"] == "completed").all()
+    assert first["test_acc"].notna().all()  # the given test split
+    assert len(list(folder.glob("data-*.npz"))) == 1
+    # the job folders are named by their knobs, not by the data file's long path
+    assert sorted(first["run_dir"]) == sorted(
+        f"model.hidden=[{w}],seed={s},trainer.epochs=3" for w in (4, 8) for s in (0, 1)
+    )
+    capsys.readouterr()
+    again = mlplab.sweep(knobs, data=(X, y, X_test, y_test))
+    assert again.attrs["sweep_dir"] == folder
+    assert "4 jobs: 4 complete (skipped)" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(first, again)
+    # other data: a folder of its own, so the tables never mix them
+    other = mlplab.sweep(knobs, data=(X, 1 - y))
+    assert other.attrs["sweep_dir"] != folder and len(other) == 4
+    # ... and a folder that holds other data is refused, with nothing written
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(ConfigError, match=r"^data: .* holds the results of other data \(data-"):
+        mlplab.sweep({**knobs, "hydra.sweep.dir": str(folder)}, data=(X, 1 - y))
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "make, target, message",
+    [
+        (lambda f: f, None, r"^data: a DataFrame needs target=COLUMN\. Columns: mean radius"),
+        (lambda f: f, "label", r"^data: Unknown target 'label'\. Choose one of the DataFrame's columns: "),
+        (lambda f: f.assign(kind="a"), "target", r"^data: feature columns must be numeric; not numeric: kind\.$"),
+        (lambda f: f.assign(**{"mean radius": float("nan")}), "target",
+         r"^data: the features contain NaN, empty or infinite values \(first in column 'mean radius', data row 1\)\.$"),
+        (lambda f: (f.to_numpy()[:, :-1], f.to_numpy()[:-1, -1]), None, r"^data: X has 569 rows but y has 568\.$"),
+        (lambda f: (f.to_numpy()[:, :-1], f.to_numpy()[:, -1], f.to_numpy()[:, :-1]), None,
+         r"^data: give a pandas DataFrame"),
+        (lambda f: f.to_numpy(), None, r"^data: give a pandas DataFrame .*; got ndarray\.$"),
+    ],
+    ids=["no-target", "unknown-target", "object-column", "nan", "lengths", "three-arrays", "one-array"],
+)  # fmt: skip
+def test_bad_data_from_python_is_one_config_error_and_writes_nothing(tmp_path, make, target, message):
+    with pytest.raises(ConfigError, match=message):
+        mlplab.sweep({"seed": [0]}, data=make(_cancer()), target=target)
+    with pytest.raises(ConfigError, match=message):
+        mlplab.run({}, data=make(_cancer()), target=target)
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_data_and_a_dataset_override_are_refused_together(tmp_path):
+    with pytest.raises(ConfigError, match=r"^data= and dataset=iris both give the data"):
+        mlplab.run({"dataset": "iris"}, data=_cancer(), target="target")
+    assert not (tmp_path / "outputs").exists()

@@ -42,7 +42,7 @@ def test_the_example_notebook_runs_top_to_bottom_in_a_kernel(tmp_path):
     )  # fmt: skip
     client.execute()  # raises CellExecutionError on the first cell that fails
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    imports, sweep, summary, plot, boundary, model = code
+    imports, sweep, summary, plot, boundary, model, own = code
 
     # the sweep: 6 architectures x 2 seeds, trained in the kernel's worker processes
     results = pd.read_csv(tmp_path / "outputs" / "sweeps" / "width_depth" / "results.csv")
@@ -66,6 +66,12 @@ def test_the_example_notebook_runs_top_to_bottom_in_a_kernel(tmp_path):
     (runs,) = (tmp_path / "outputs" / "runs").glob("*/*/boundary.png")
     assert images_of(boundary) == [runs.read_bytes()]
     assert "Linear(in_features=2" in text_of(model)
+    # a DataFrame straight in: written once into its sweep's folder, 2 x 2 jobs on it
+    (folder,) = (tmp_path / "outputs" / "sweeps").glob("data=*")
+    assert len(list(folder.glob("data-*.npz"))) == 1
+    tabular = pd.read_csv(folder / "results.csv")
+    assert len(tabular) == 4 and (tabular["status"] == "completed").all()
+    assert (tabular["dataset"] == "file").all() and folder.name in text_of(own)
 
 
 def test_the_committed_notebook_is_small_and_in_order():

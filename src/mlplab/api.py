@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from . import cli, settings
-from .results import RESULT_FILE, RESULTS_CSV, SUMMARY_CSV, SweepFailed, read_result
+from .results import NOT_KNOBS, RESULT_FILE, RESULTS_CSV, SUMMARY_CSV, SweepFailed, read_result
 from .settings import ConfigError
 
 if TYPE_CHECKING:
@@ -40,22 +40,50 @@ if TYPE_CHECKING:
 Overrides = Union[Sequence[str], Mapping[str, object]]  # noqa: UP007  (a runtime alias on 3.10)
 
 
-def run(overrides: Overrides = ()) -> dict:
+def run(overrides: Overrides = (), data=None, target: str | None = None) -> dict:
     """One training run, as ``mlplab-run OVERRIDES``: its result (``result.json``'s keys)
-    with ``run_dir``, the run's folder. A failed or diverged run is returned too."""
+    with ``run_dir``, the run's folder. A failed or diverged run is returned too.
+
+    ``data``: train on a DataFrame (``target``: its label column), ``(X, y)`` or
+    ``(X, y, X_test, y_test)`` instead of a ``dataset``; it is written once into the run's
+    folder as ``data-<hash of its content>.npz`` and read as ``dataset=file``.
+    """
     args = arguments(overrides, sweep=False)
+    written = None
+    if data is not None:
+        given = [a.split("=", 1)[1].strip("'\"") for a in args if a.startswith("hydra.run.dir=")]
+        folder = Path(given[-1]) if given else cli.new_run_dir()
+        written, args = _with_data(args, data, target, folder)
+        args = args if given else [*args, f"hydra.run.dir={_quoted(folder)}"]
     try:
         with _mistakes_as_config_errors(), _logging_restored():
             return cli.run(args)
     except cli.RunFailed as failed:
         return failed.result
+    except ConfigError:
+        if written is not None:  # a run that never started leaves nothing (as the command)
+            written.unlink(missing_ok=True)
+            cli.discard_run_dir(written.parent)
+        raise
 
 
-def sweep(overrides: Overrides = ()) -> pd.DataFrame:
+def sweep(overrides: Overrides = (), data=None, target: str | None = None) -> pd.DataFrame:
     """A sweep, as ``mlplab-run -m OVERRIDES``: its ``results.csv``, one row per job (failed
     jobs included, with their ``status`` and ``error``). ``frame.attrs["sweep_dir"]`` is
-    the sweep's folder; each row's ``run_dir`` is relative to it."""
+    the sweep's folder; each row's ``run_dir`` is relative to it.
+
+    ``data``: as in :func:`run`; it is written once into the sweep's folder, whose default
+    name carries the data's hash: the same call with the same data resumes, other data
+    gets a folder of its own (and a ``hydra.sweep.dir`` that holds other data is refused).
+    """
     args = arguments(overrides, sweep=True)
+    if data is not None:
+        arrays = _checked_data(data, target)
+        digest = _digest(arrays)
+        folder = cli.sweep_dir_of([*args, f"data={digest}"])
+        args = [*(a for a in args if not a.startswith("hydra.sweep.dir=")),
+                f"hydra.sweep.dir={_quoted(folder)}"]  # fmt: skip
+        _, args = _with_data(args, arrays, None, folder, digest)
     try:
         with _mistakes_as_config_errors(), _logging_restored():
             folder = cli.run(["-m", *args])
@@ -69,6 +97,64 @@ def sweep(overrides: Overrides = ()) -> pd.DataFrame:
         frame = load_sweep(folder)[0]
     frame.attrs["sweep_dir"] = Path(folder) if folder is not None else None
     return frame
+
+
+DATA_FILE = "data-{}.npz"  # a notebook's data, in its run's or sweep's folder
+
+
+def _checked_data(data, target):
+    from .data import from_python
+
+    return data if isinstance(data, dict) else from_python(data, target)
+
+
+def _digest(arrays: dict) -> str:
+    """A hash of the arrays' content (names, dtypes, shapes and bytes)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=8)
+    for name in sorted(arrays):
+        a = arrays[name]
+        h.update(f"{name} {a.dtype.str} {a.shape}".encode())
+        h.update(a.tobytes() if a.flags.c_contiguous else a.copy(order="C").tobytes())
+    return h.hexdigest()
+
+
+def _with_data(args: list[str], data, target, folder: Path, digest: str | None = None):
+    """(the data file, the overrides that train on it): ``data`` checked, then written once
+    into ``folder`` (the same content is not written again; other data there is refused)."""
+    import numpy as np
+
+    from .results import atomic_write
+
+    clash = [a for a in args if a.split("=", 1)[0].lstrip("+~") in ("dataset", "dataset.path", "dataset.target")]
+    if clash:
+        raise ConfigError(f"data= and {clash[0]} both give the data: give one of them.")
+    arrays = _checked_data(data, target)
+    digest = digest or _digest(arrays)
+    path = Path(folder) / DATA_FILE.format(digest)
+    others = sorted(p.name for p in Path(folder).glob(DATA_FILE.format("*")) if p != path)
+    if others:
+        raise ConfigError(
+            f"data: {folder} holds the results of other data ({others[0]}); give another "
+            "hydra.sweep.dir (or hydra.run.dir), or delete that folder."
+        )
+    if not path.is_file():
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+        atomic_write(path, write)
+    # one file for every job: its path stays out of the job folders' names
+    unnamed = ",".join([*NOT_KNOBS, "dataset", "dataset.path"])
+    return path, [*args, "dataset=file", f"dataset.path={_quoted(path)}",
+                  f"hydra.job.config.override_dirname.exclude_keys=[{unnamed}]"]  # fmt: skip
+
+
+def _quoted(path: Path) -> str:
+    """A path as one quoted value of Hydra's override grammar (its folder may hold = , [ ])."""
+    return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def load_sweep(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -134,7 +134,7 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
             result = record_invalid(job)
             log_group([job], [result])  # the loggers hear of it too
             return result
-        _discard_run_dir(run_dir)
+        discard_run_dir(run_dir)
         outcome["error"] = exc
         return None
     except OSError as exc:  # a full disk: said in one line by main, not by Hydra first
@@ -156,7 +156,7 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
     return result
 
 
-def _discard_run_dir(run_dir: Path) -> None:
+def discard_run_dir(run_dir: Path) -> None:
     """Remove the folder Hydra made for a run that never started (only Hydra's own files)."""
     if run_dir.is_dir() and all(
         p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()
@@ -165,6 +165,15 @@ def _discard_run_dir(run_dir: Path) -> None:
         parent = run_dir.parent
         if parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
+
+
+def new_run_dir() -> Path:
+    """A new single run's folder, as config.yaml's ``hydra.run.dir`` names it (for a caller
+    that must write into it before the run: ``mlplab.run(data=...)``)."""
+    import datetime
+
+    now = datetime.datetime.now()
+    return Path("outputs/runs") / f"{now:%Y-%m-%d}" / f"{now:%H-%M-%S}-{secrets.token_hex(3)}"
 
 
 def sweep_dir_of(overrides: list[str]) -> Path:

@@ -548,6 +548,55 @@ def _targets(a, name: str, where: str) -> np.ndarray:
     return a
 
 
+def from_python(data, target: str | None = None) -> dict[str, np.ndarray]:
+    """A notebook's data as the arrays of an ``.npz`` file (X, y and maybe X_test, y_test),
+    checked as a file's would be: ConfigError (``data: ...``) for a frame without its
+    ``target`` column, non-numeric features, NaN, or lengths that do not match.
+
+    ``data``: a pandas DataFrame (every column but ``target`` a feature), ``(X, y)``, or
+    ``(X, y, X_test, y_test)`` (arrays, frames or CPU tensors). Labels that are strings
+    are stored as text (no pickle).
+    """
+    import pandas as pd
+
+    where = "data"
+    if isinstance(data, pd.DataFrame):
+        if target is None:
+            raise ConfigError(
+                f"{where}: a DataFrame needs target=COLUMN. Columns: "
+                f"{', '.join(map(str, data.columns))}."
+            )
+        frame = data.copy(deep=False)
+        if str(target) not in map(str, frame.columns):
+            raise ConfigError(
+                f"{where}: Unknown target {target!r}. Choose one of the DataFrame's columns: "
+                f"{', '.join(sorted(map(str, frame.columns)))}."
+            )
+        X, y = _table_arrays(frame, _Target(str(target)), where)
+        arrays = {"X": X, "y": y}
+    elif isinstance(data, tuple | list) and len(data) in (2, 4):
+        if target is not None:
+            raise ConfigError(f"{where}: target={target!r} names a DataFrame's column; (X, y) has none.")
+        arrays = dict(zip(("X", "y", "X_test", "y_test"), (np.asarray(a) for a in data)))
+    else:
+        raise ConfigError(
+            f"{where}: give a pandas DataFrame (with target=COLUMN), (X, y) or "
+            f"(X, y, X_test, y_test); got {type(data).__name__}."
+        )
+    X, y, test = _checked(arrays, where)
+    out = {"X": X, "y": y}
+    if test:
+        out.update(X_test=test["X"], y_test=test["y"])
+    return {k: v.astype(str) if v.dtype.kind == "O" else v for k, v in out.items()}
+
+
+@dataclass
+class _Target:
+    """What ``_table_arrays`` reads of a dataset's settings: its target column."""
+
+    target: str
+
+
 def _checked(arrays: dict, where: str) -> tuple[np.ndarray, np.ndarray, dict]:
     """X, y and the optional own test split {X_test, y_test}, checked against each other."""
     X, y = _features(arrays["X"], "X", where), _targets(arrays["y"], "y", where)
