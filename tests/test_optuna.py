@@ -299,6 +299,10 @@ def test_an_unsupported_sweep_names_itself_and_what_is_supported(line, message):
         (["model.hiden=choice([4],[8])"], "Unknown key 'model.hiden'. Did you mean model.hidden? Choose one of: activation,"),
         (["trainer.epochs=choice(3,abc)"], "trainer.epochs: Value 'abc' of type 'str' could not be converted"),
         (["optimizer.lr=interval(0.1)"], "Cannot parse override 'optimizer.lr=interval(0.1)': TypeError"),
+        (["hydra.sweeper.pruner=medain"], "Unknown hydra.sweeper.pruner 'medain'. Choose one of: hyperband, median, none, percentile, successive_halving."),
+        (["hydra.sweeper.pruner=percentile"], "hydra.sweeper.pruner_options={} (percentile): "),
+        (["hydra.sweeper.pruner=median", "+hydra.sweeper.pruner_options.warmup=3"], "hydra.sweeper.pruner_options={'warmup': 3} (median): "),
+        (["hydra.sweeper.pruner=median", "hydra.sweeper.report_every=0"], "hydra.sweeper.report_every=0: give a whole number of epochs, at least 1."),
     ],
 )  # fmt: skip
 def test_a_bad_knob_or_search_space_is_one_line_and_writes_nothing(tmp_path, args, message):
@@ -433,3 +437,55 @@ def test_the_search_opens_in_optuna_dashboard_as_it_is(tmp_path):
             server.kill()
             server.wait()
     pytest.fail(f"optuna-dashboard did not answer: {server.stderr.read()[-2000:]}")
+
+
+def test_a_pruned_trial_leaves_its_stack_and_is_told_pruned(tmp_path):
+    """Successive halving over a batched search: the trials it stops end part-way, their
+    folders hold their history to that epoch, the study knows them as PRUNED, the best is
+    chosen among the completed ones, and the sweep exits 0."""
+    args = [*SEARCH, "trainer.epochs=40", "hydra.sweeper.n_trials=16", "hydra.sweeper.n_jobs=8",
+            "hydra.sweeper.sampler.seed=0", "hydra.sweeper.pruner=successive_halving",
+            "+hydra.sweeper.pruner_options.min_resource=5", "hydra.sweeper.report_every=5",
+            "hydra.sweep.dir=search"]  # fmt: skip
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = tmp_path / "search"
+    results = pd.read_csv(sweep / "results.csv")
+    pruned = results[results["status"] == "pruned"]
+    assert len(pruned) and (results["status"] != "pruned").any()
+    assert set(results["status"]) <= {"completed", "pruned"}
+    assert (pruned["epochs_run"] < 40).all() and (pruned["epochs_run"] % 5 == 0).all()
+    for _, row in pruned.iterrows():  # the history to the epoch it left, in its folder
+        history = pd.read_csv(sweep / row["run_dir"] / "history.csv")
+        assert history["epoch"].max() == row["epochs_run"]
+    study = load_study(sweep)
+    states = {t.number: t.state for t in study.trials}
+    trials = pd.read_csv(sweep / TRIALS_CSV)
+    assert dict(zip(trials["trial"], trials["state"])) == {n: s.name for n, s in states.items()}
+    for t in study.trials:  # each trial's state is its job's status, its reports its history
+        row = results[results["run_dir"] == t.user_attrs["run_dir"]].iloc[0]
+        assert (t.state == TrialState.PRUNED) == (row["status"] == "pruned")
+        history = pd.read_csv(sweep / row["run_dir"] / "history.csv").set_index("epoch")
+        for step, value in t.intermediate_values.items():
+            assert value == pytest.approx(history.at[step, "val_acc"])
+    import yaml
+
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == max(t.value for t in study.trials if t.state == TrialState.COMPLETE)
+    assert states[best["best_trial"]] == TrialState.COMPLETE
+    assert "40 jobs" not in proc.stdout and "pruned" in proc.stdout
+    # a pruned job is finished: the same job run again is skipped
+    again = run_cli("-m", *pruned.iloc[0]["overrides"].split(), "hydra.sweep.dir=search",
+                    cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "1 job: 1 complete (skipped)" in again.stderr
+
+
+def test_a_pruner_under_a_launcher_that_runs_jobs_alone_says_it_prunes_nothing(tmp_path):
+    proc = run_cli(*SEARCH, "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
+                   "hydra.sweeper.pruner=median", "hydra/launcher=basic", "hydra.sweep.dir=search",
+                   cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "hydra.sweeper.pruner=median prunes trials that the stacked launcher trains; " \
+        "BasicLauncher runs every trial to its end." in proc.stdout  # Hydra's log lines
+    assert (pd.read_csv(tmp_path / "search" / "results.csv")["status"] == "completed").all()

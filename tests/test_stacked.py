@@ -545,3 +545,35 @@ def test_a_saved_state_is_used_by_the_same_stack_only_and_forgotten_at_the_end(t
     watch = stacked.Watch(state=state)
     watch.forget()
     assert not state.exists() and not state.with_suffix(".json").exists()
+
+
+def test_a_pruned_model_leaves_the_stack_and_the_rest_train_as_without_it():
+    per_model = [["seed=0"], ["seed=1", "model.hidden=[4]"], ["seed=2", "optimizer.lr=0.05"]]
+    group = settings(*per_model, common=["model.hidden=[8]"], epochs=8)
+    data = load(group[0].dataset)
+    whole = fit_many(group, data)
+    heard = []
+
+    def prune(rows):  # model 1 leaves at epoch 3, model 2 at epoch 5
+        heard.append(sorted(rows))
+        epoch = next(iter(rows.values()))["epoch"]
+        return {1} if epoch == 3 else {2} if epoch == 5 else set()
+
+    got = fit_many(group, data, watch=stacked.Watch(prune=prune))
+    assert [r.status for r in got] == ["completed", "pruned", "pruned"]
+    assert [r.epochs_run for r in got] == [8, 3, 5]
+    # the pruner hears the models still training, at every epoch but the last
+    assert heard == [[0, 1, 2]] * 3 + [[0, 2]] * 2 + [[0]] * 2
+    # the one left trains as it did beside all three (a smaller stack: rounding only)
+    assert_same_history(whole[0], got[0])
+    assert_same_weights(whole[0].model, got[0].model)
+    for k, epoch in ((1, 3), (2, 5)):
+        # the pruned: the same history up to where they left, and the weights of the same
+        # model trained that many epochs (the check can fail: later weights differ)
+        assert len(got[k].history) == epoch + 1
+        short = settings(per_model[k], common=["model.hidden=[8]"], epochs=epoch)
+        (ref,) = fit_many(short, data)
+        ref.status = "pruned"  # the only difference: it ran to its (shorter) end
+        assert_same_history(ref, got[k])
+        assert_same_weights(ref.model, got[k].model)
+        assert not torch.allclose(got[k].model[0].weight, whole[k].model[0].weight)

@@ -37,7 +37,15 @@ from pathlib import Path
 
 from . import environ, settings
 from .compose import Job
-from .results import HISTORY_COLUMNS, HISTORY_FILE, JOBS_FILE, atomic_write, is_knob, job_row
+from .results import (
+    FINISHED,
+    HISTORY_COLUMNS,
+    HISTORY_FILE,
+    JOBS_FILE,
+    atomic_write,
+    is_knob,
+    job_row,
+)
 from .settings import ConfigError, LoggerSettings
 
 RESULT_PREFIX = "result/"  #: results (final and best metrics, params, ...) under result/<column>
@@ -263,7 +271,7 @@ def _report_to(uri: str, experiment: str, group: list) -> None:
             client.log_batch(run.info.run_id, metrics=metrics, params=params)
             for figure in sorted(report.run_dir.glob("*.png")):
                 client.log_artifact(run.info.run_id, str(figure))
-            status = "FINISHED" if report.status == "completed" else "FAILED"
+            status = "FINISHED" if report.status in FINISHED else "FAILED"
             client.set_terminated(run.info.run_id, status, int(time.time() * 1000))
     finally:
         urllib3.setLevel(level)

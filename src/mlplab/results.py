@@ -106,9 +106,12 @@ def read_result(run_dir: Path) -> dict | None:
         return None
 
 
+FINISHED = ("completed", "pruned")  # a job that ran to its end (a search's pruner ends some)
+
+
 def is_complete(run_dir: Path) -> bool:
     result = read_result(run_dir)
-    return result is not None and result.get("status") == "completed"
+    return result is not None and result.get("status") in FINISHED
 
 
 STALE_DIR = "stale"  # where a sweep keeps the folders of jobs whose identity changed
@@ -132,7 +135,7 @@ def reusable(run_dir: Path, ident: str, data: str | None) -> tuple[str | None, d
     stale when a data file is involved (its data cannot be told).
     """
     result = read_result(run_dir)
-    if result is None or result.get("status") != "completed":
+    if result is None or result.get("status") not in FINISHED:
         return None, None
     stored = result.get("identity")
     if stored is None:
@@ -377,7 +380,8 @@ def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
         for c in outcomes:
             row[f"{c}_mean"] = ok[c].mean() if len(ok) else None
             row[f"{c}_std"] = ok[c].std() if len(ok) > 1 else None
-        row["n"], row["n_failed"] = len(ok), len(block) - len(ok)
+        row["n"] = len(ok)
+        row["n_failed"] = int((~block["status"].isin(FINISHED)).sum())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -636,7 +640,7 @@ def finish_sweep(
     print(
         f"tables: {sweep_dir / RESULTS_CSV}  {sweep_dir / SUMMARY_CSV}  plot: {sweep_dir / 'sweep.png'}"
     )
-    bad = results[results["status"] != "completed"]
+    bad = results[~results["status"].isin(FINISHED)]
     for _, row in bad.head(10).iterrows():
         print(
             f"  {row['status']}: {row['overrides'] or row['run_dir']}: {row['error']}",
@@ -688,7 +692,7 @@ def first_failure(returns) -> str | None:
     that did not complete, if any."""
     for ret in returns:
         value = ret.return_value
-        if isinstance(value, dict) and value.get("status") != "completed":
+        if isinstance(value, dict) and value.get("status") not in FINISHED:
             overrides = " ".join(value.get("overrides") or [])
             return f"fail_fast: stopped after {overrides}: {value.get('error')}"
     return None

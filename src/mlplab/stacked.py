@@ -283,7 +283,9 @@ class Watch:
     """What a sweep asks of a stack while it trains, besides the training.
 
     ``progress(n)`` hears of every epoch: n models trained one more epoch (job-epochs, the
-    sweep bar's unit). When ``stop()`` turns true, the stack saves its state at the end of
+    sweep bar's unit). ``prune`` (an Optuna search's pruner) hears each model's history row
+    at every epoch but the last, and names the models that leave the stack there, as
+    early stopping makes them leave (status ``pruned``, their weights as they are). When ``stop()`` turns true, the stack saves its state at the end of
     the epoch it is in and raises ``Stopped``. It also saves every ``every`` seconds of
     training (0: only when stopped), so a SIGKILL loses at most that much. ``state`` is the
     file it saves to (``torch.save`` of tensors, numbers and strings; read back with
@@ -299,6 +301,9 @@ class Watch:
     every: float = 0.0
     stop: Callable[[], bool] = lambda: False
     progress: Callable[[int], None] = lambda n: None
+    #: a search's pruner: given {k: this epoch's history row} of the models still training
+    #: (k: their place in the stack's settings), the k that leave now, ``pruned``
+    prune: Callable[[dict[int, dict]], set[int]] | None = None
 
     @property
     def manifest(self) -> Path:
@@ -581,6 +586,8 @@ def fit_many(
             step += 1
             update(stack.params, grads, stack.state, stack.hp, step)
         live = record(epoch)
+        if watch.prune is not None and live and epoch < epochs:
+            live = _pruned(stack, live, watch.prune, position, epoch, slots)
         watch.progress(len(stack.members))
         if live and epoch < epochs:
             stopping = watch.stop()
@@ -599,6 +606,21 @@ def fit_many(
         member.result.train_seconds, member.result.model = seconds, member.model
         member.result.settle(member.best, early_stopping=member.patience is not None)
     return [member.result for member in everyone]
+
+
+def _pruned(stack: _Stack, live: list[int], prune, position: dict, epoch: int, slots) -> list[int]:
+    """The rows of ``live`` that train on after the search's pruner has heard this epoch."""
+    rows = {position[id(stack.members[k])]: stack.members[k].result.history[-1] for k in live}
+    leaving = prune(rows)
+    kept = []
+    for k in live:
+        member = stack.members[k]
+        if position[id(member)] in leaving:
+            member.result.status = "pruned"
+            _unstack(stack.params[k], slots, member.model)  # its weights at this epoch
+        else:
+            kept.append(k)
+    return kept
 
 
 def _member_state(member: _Member, training: list[_Member]) -> dict:

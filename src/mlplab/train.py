@@ -262,7 +262,7 @@ class FitResult:
     """What ``fit`` returns: per-epoch history rows, the final summary and the trained model."""
 
     history: list[dict] = field(default_factory=list)  #: one row per epoch run, 0 = at init
-    status: str = "completed"  #: completed | diverged
+    status: str = "completed"  #: completed | diverged | pruned (a search stopped it)
     error: str | None = None
     train_seconds: float = 0.0
     model: nn.Module | None = field(default=None, repr=False)  #: trained, in eval mode

@@ -277,6 +277,7 @@ def run(launcher, plan: Plan, workers: int, fail_fast: bool, stacks: Path) -> di
     """
     from mlplab.loggers import unreported_line
     from mlplab.progress import ProgressBar
+    from mlplab.results import FINISHED
 
     groups = plan.groups
     unreported: dict[str, int] = {}  # runs each logger could not report
@@ -295,7 +296,7 @@ def run(launcher, plan: Plan, workers: int, fail_fast: bool, stacks: Path) -> di
         bar.update(n)
 
     tasks = [
-        (group, threads, state_file(stacks, group), launcher.save_every)
+        (group, threads, state_file(stacks, group), launcher.save_every, launcher.pruning)
         for group, threads in zip(groups, plan.threads)
     ]
     method = "fork" if threading.active_count() == 1 else "forkserver"  # see _on_pool
@@ -306,7 +307,7 @@ def run(launcher, plan: Plan, workers: int, fail_fast: bool, stacks: Path) -> di
             for i, outcome in done:
                 for job, result in zip(groups[i], outcome):
                     results[job.num] = result
-                    failed += result["status"] != "completed"
+                    failed += result["status"] not in FINISHED
                     for name, why in result.get("unreported", {}).items():
                         if name not in unreported:  # said once; counted to the end
                             missed = sum(name in r.get("unreported", {}) for r in outcome)
@@ -538,6 +539,7 @@ def run_group(
     threads: int = 1,
     state: Path | None = None,
     every: float = 0.0,
+    pruning=None,
     index: int = 0,
     stop=None,
     progress=None,
@@ -548,7 +550,8 @@ def run_group(
     ``state``, ``every``: where the stack keeps its work and how often (``stacked.Watch``).
     ``stop()`` and ``progress(index, job_epochs)``: given in this process; a pool's worker
     uses the flag and queue it shares with the launching process (a Ray task or submitit
-    job has neither: its work is kept every ``every`` seconds).
+    job has neither: its work is kept every ``every`` seconds). ``pruning``: an Optuna
+    search's (``Pruning.for_jobs`` gives the stack its pruner).
     """
     from mlplab.job import run_group as run
     from mlplab.stacked import Stopped, Watch
@@ -566,6 +569,7 @@ def run_group(
         every=every,
         stop=stop or (lambda: False),
         progress=(lambda n: progress(index, n)) if progress else (lambda n: None),
+        prune=None if pruning is None else pruning.for_jobs(group),
     )
     return run(group, threads=threads, watch=watch)
 
@@ -610,6 +614,6 @@ def _on_submitit(
         folder=sweep_dir / ".submitit" / "%j", cluster=params.pop("cluster", None)
     )
     executor.update_parameters(**params)
-    columns = [list(x) for x in zip(*tasks)] if tasks else [[], [], [], []]
+    columns = [list(x) for x in zip(*tasks)] if tasks else [[], [], [], [], []]
     for i, job in enumerate(executor.map_array(run_group, *columns)):
         yield i, job.result()

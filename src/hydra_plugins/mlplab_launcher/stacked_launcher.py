@@ -53,6 +53,7 @@ class StackedLauncher(Launcher):
         self.config: Optional[DictConfig] = None  # noqa: UP045
         self.hydra_context: Optional[HydraContext] = None  # noqa: UP045
         self.jobs = None  # mlplab.compose.JobConfigs, made at the first launch
+        self.pruning = None  # an Optuna search's Pruning for the next batch
 
     #: a sweep with sweep.fail_fast may hand it the whole grid: it stops launching stacks itself
     stops_part_way = True
@@ -61,6 +62,11 @@ class StackedLauncher(Launcher):
         """Take a sweeper's ``mlplab.compose.JobConfigs``: the jobs it composed are not composed
         again."""
         self.jobs = jobs
+
+    def prune_with(self, pruning) -> None:
+        """Have the next batch's stacks report to a search's trials and leave when its pruner
+        says so (``pruning.for_jobs(jobs)`` gives a stack's ``stacked.Watch.prune``)."""
+        self.pruning = pruning
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig

@@ -10,10 +10,12 @@ Optuna, is imported only when a search starts.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +61,15 @@ SAMPLERS = {
     "nsgaii": optuna.samplers.NSGAIISampler,  # genetic
     "cmaes": optuna.samplers.CmaEsSampler,  # needs `pip install cmaes`; floats and ints only
 }
+# Optuna's pruners by the name people give in hydra.sweeper.pruner.
+PRUNERS = {
+    "none": optuna.pruners.NopPruner,
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+}
+PRUNED = "pruned"  # the error outcome() gives a job a pruner stopped
 SAMPLER_NEEDS = {"cmaes": "cmaes"}  # the module a sampler imports only when it first samples
 DIRECTIONS = ("minimize", "maximize")
 STUDY_FILE = "optuna.journal"  # the default storage, in the sweep folder
@@ -105,6 +116,91 @@ def make_sampler(name: str, seed: int | None, options) -> optuna.samplers.BaseSa
         return SAMPLERS[name](seed=seed, **options)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"hydra.sweeper.sampler.options={options}: {exc}.") from exc
+
+
+def make_pruner(name: str, options, report_every: int = 1) -> optuna.pruners.BasePruner:
+    """The pruner ``name`` with its options, or the one-line error."""
+    choose("hydra.sweeper.pruner", name, PRUNERS)
+    if not isinstance(report_every, int) or report_every < 1:
+        raise ConfigError(
+            f"hydra.sweeper.report_every={report_every}: give a whole number of epochs, at least 1."
+        )
+    options = OmegaConf.to_container(options) if OmegaConf.is_config(options) else dict(options)
+    try:
+        return PRUNERS[name](**options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"hydra.sweeper.pruner_options={options} ({name}): {exc}.") from exc
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """What the stacks of one batch need to report to their trials and hear their pruner,
+    wherever they train (a pool's worker, a Ray task): the study's storage, its pruner, and
+    the trial numbers behind each job. Picklable; ``for_jobs`` opens the study where it runs.
+    """
+
+    storage: str  #: a journal file's path, or an RDB URL
+    study_name: str
+    pruner: str
+    options: dict
+    report_every: int
+    metric: str  #: sweep.metric (auto: each row's own, as results.default_metric picks)
+    trials: dict = field(default_factory=dict)  #: a job's overrides (tuple) -> trial numbers
+
+    def for_jobs(self, jobs: list) -> Callable[[dict[int, dict]], set[int]] | None:
+        """``stacked.Watch.prune`` for a stack of these jobs (None if no trial asked them).
+
+        Every ``report_every`` epochs each model's metric goes to its trials
+        (``Trial.report``), then each asks the pruner (``Trial.should_prune``); a model
+        leaves when every trial that asked for it should be pruned (two trials that ask the
+        same job share its run).
+        """
+        numbers = {k: self.trials.get(tuple(job.overrides), []) for k, job in enumerate(jobs)}
+        if not any(numbers.values()):
+            return None
+        opened: dict = {}
+
+        def prune(rows: dict[int, dict]) -> set[int]:
+            epoch = next(iter(rows.values()))["epoch"]
+            if epoch % self.report_every:
+                return set()
+            if not opened:
+                opened.update(self._trials(numbers))
+            reported = set()
+            for k, row in rows.items():
+                value = row.get(self._metric(row))
+                if value is None or not math.isfinite(value) or not opened.get(k):
+                    continue
+                for trial in opened[k]:
+                    trial.report(value, epoch)
+                reported.add(k)
+            return {k for k in reported if all(t.should_prune() for t in opened[k])}
+
+        return prune
+
+    def _metric(self, row: dict) -> str:
+        if self.metric != "auto":
+            return self.metric
+        return next((m for m in METRICS if row.get(m) is not None), METRICS[0])
+
+    def _trials(self, numbers: dict[int, list[int]]) -> dict[int, list]:
+        """Each model's trials, opened in this process. Optuna makes a Trial of an existing
+        trial from its study and trial id (``Trial(study, trial_id)``, as ``Study.ask``
+        does); the id comes from the storage's public interface."""
+        if "://" in self.storage:
+            storage = optuna.storages.RDBStorage(self.storage)
+        else:
+            storage = JournalStorage(JournalFileBackend(self.storage))
+        study = optuna.load_study(
+            study_name=self.study_name, storage=storage,
+            pruner=make_pruner(self.pruner, self.options, self.report_every),
+        )  # fmt: skip
+        study_id = storage.get_study_id_from_name(self.study_name)
+        return {
+            k: [optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, n))
+                for n in ns]
+            for k, ns in numbers.items()
+        }  # fmt: skip
 
 
 # ---------------------------------------------------------------- the search space
@@ -292,7 +388,9 @@ def open_study(
     sampler = sweeper.sampler
     seed = None if sampler.seed is None else sampler.seed + len(study.trials)
     sampler = make_sampler(sampler.name, seed, sampler.options)
-    return optuna.load_study(study_name=name, storage=backend, sampler=sampler), where
+    pruner = make_pruner(sweeper.pruner, sweeper.pruner_options, sweeper.report_every)
+    study = optuna.load_study(study_name=name, storage=backend, sampler=sampler, pruner=pruner)
+    return study, where
 
 
 def check_resume(study: optuna.Study, space: SearchSpace, where: str) -> None:
@@ -335,6 +433,16 @@ def search(sweeper: OptunaSweeper, space: SearchSpace) -> list[list[JobReturn]]:
         f"{direction} {metric}, sampler {sweeper.sampler.name}, "
         f"{sweeper.n_trials} trials in batches of {sweeper.n_jobs}"
     )
+    pruning = None
+    if sweeper.pruner != "none":
+        if not hasattr(sweeper.launcher, "prune_with"):
+            log.warning(
+                f"hydra.sweeper.pruner={sweeper.pruner} prunes trials that the stacked launcher "
+                f"trains; {type(sweeper.launcher).__name__} runs every trial to its end."
+            )
+        else:
+            pruning = Pruning(where, study.study_name, sweeper.pruner, sweeper.pruner_options,
+                              sweeper.report_every, metric)  # fmt: skip
     returns, failed, told = [], 0, 0
     with finishing(sweep_dir, options) as end:
         while told < sweeper.n_trials:
@@ -343,6 +451,11 @@ def search(sweeper: OptunaSweeper, space: SearchSpace) -> list[list[JobReturn]]:
             overrides = [space.overrides(t.params) for t in trials]
             jobs = list(dict.fromkeys(overrides))  # trials asking the same job share one run
             first = sum(map(len, returns))
+            if pruning is not None:  # each stack reports to its trials as it trains
+                asked: dict = {}
+                for trial, job in zip(trials, overrides):
+                    asked.setdefault(tuple(job), []).append(trial.number)
+                sweeper.launcher.prune_with(dataclasses.replace(pruning, trials=asked))
             try:
                 record_jobs(sweep_dir, sweeper.jobs.jobs(jobs, first))
                 batch = sweeper.launcher.launch(jobs, initial_job_idx=first)
@@ -372,7 +485,9 @@ def tell(study: optuna.Study, trials: list, outcomes: list[tuple], sweep_dir: Pa
     for trial, (value, run_dir, error, _) in zip(trials, outcomes):
         if run_dir is not None:  # trials.csv and results.csv name a job by its folder
             trial.set_user_attr("run_dir", os.path.relpath(run_dir, sweep_dir))
-        if value is None:
+        if error == PRUNED:  # its last reported value stands for it (Optuna's rule)
+            study.tell(trial, state=TrialState.PRUNED)
+        elif value is None:
             failed += 1
             trial.set_user_attr("error", error)
             log.warning(f"Trial {trial.number} {trial.params} failed: {error}")
@@ -396,6 +511,8 @@ def outcome(ret: JobReturn, metric: str) -> tuple[float | None, str | None, str 
     if metric == "auto":
         metric = next((m for m in METRICS if result.get(m) is not None), METRICS[0])
     run_dir, value = result.get("run_dir"), result.get(metric)
+    if result.get("status") == "pruned":
+        return None, run_dir, PRUNED, metric
     if result.get("status") != "completed":
         return None, run_dir, f"{result.get('status')}: {result.get('error')}", metric
     if value is None or not math.isfinite(value):

@@ -51,6 +51,16 @@ class OptunaSweeperConf:
     #: text is the path of a journal file
     storage: str | None = None
     sampler: SamplerConf = field(default_factory=SamplerConf)
+    #: none | median | percentile | successive_halving | hyperband: Optuna's pruner of that
+    #: name stops unpromising trials part-way; a stacked trial leaves its stack there
+    pruner: str = "none"
+    #: keyword arguments of the pruner's class, e.g. {n_warmup_steps: 20} for median,
+    #: {percentile: 25.0} (needed) for percentile, {reduction_factor: 3} for successive_halving
+    pruner_options: dict[str, Any] = field(default_factory=dict)
+    #: each trial reports its sweep.metric to Optuna every this many epochs (the pruner's
+    #: steps). Each report and pruner question costs about as much as a two-moons stack's
+    #: epoch: every epoch doubles such a search's training time (scripts/bench_optuna.py)
+    report_every: int = 10
     #: the search space, one override per key (as on the command line, which wins)
     params: dict[str, str] = field(default_factory=dict)
 

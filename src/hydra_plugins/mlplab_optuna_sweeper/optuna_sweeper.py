@@ -24,6 +24,9 @@ class OptunaSweeper(Sweeper):
         storage: str | None,
         sampler: DictConfig,
         params: DictConfig | None,
+        pruner: str = "none",
+        pruner_options: DictConfig | None = None,
+        report_every: int = 10,
     ) -> None:
         from mlplab.settings import ConfigError
 
@@ -34,6 +37,9 @@ class OptunaSweeper(Sweeper):
                 f"hydra/sweeper=optuna needs Optuna ({exc}): pip install 'mlplab[optuna]'."
             ) from exc
         _impl.check(direction, n_trials, n_jobs, max_failure_rate, sampler)
+        _impl.make_pruner(pruner, pruner_options or {}, report_every)
+        self.pruner, self.pruner_options = pruner, dict(pruner_options or {})
+        self.report_every = report_every
         self.direction, self.n_trials, self.n_jobs = direction, n_trials, n_jobs
         self.max_failure_rate = max_failure_rate
         self.study_name, self.storage, self.sampler = study_name, storage, sampler
