@@ -322,16 +322,97 @@ def test_compare_results_tables_on_seed_too(two_sweeps):
     assert "joined on: seed, hidden" in proc.stdout or "joined on: hidden" in proc.stdout
 
 
+@pytest.fixture(scope="module")
+def lr_sweep(tmp_path_factory):
+    """A known difference: 10 epochs at lr 0.03 against lr 0.0003, five seeds each; and the
+    same lr 0.03 sweep again with only its timing on (the same runs: a known tie)."""
+    root = tmp_path_factory.mktemp("decide")
+    for name, extra in (("lr", ["optimizer.lr=0.0003,0.03"]),
+                        ("again", ["optimizer.lr=0.03", "trainer.timing=true"])):  # fmt: skip
+        proc = run_cli("-m", *extra, "seed=range(5)", "model.hidden=[8]", "trainer.epochs=10",
+                       f"hydra.sweep.dir={name}", cwd=root)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    return root
+
+
+def test_compare_decides_a_known_difference_paired_by_seed_with_its_interval(lr_sweep):
+    from scipy import stats as sp
+
+    out = lr_sweep / "by_lr.csv"
+    proc = compare("lr", "--by", "lr", "--baseline", "0.0003", "--out", str(out), cwd=lr_sweep)
+    assert proc.returncode == 0, proc.stderr
+    row = pd.read_csv(out).iloc[0]
+    runs = pd.read_csv(lr_sweep / "lr" / "results.csv").sort_values("seed")
+    slow, fast = (runs[runs["lr"] == lr]["val_acc"].to_numpy() for lr in (0.0003, 0.03))
+    ref = sp.ttest_rel(fast, slow).confidence_interval(0.95)  # paired: the same seeds
+    name = "lr=0.03 - lr=0.0003"
+    assert row[name] == pytest.approx(fast.mean() - slow.mean())
+    assert (row[f"{name} low"], row[f"{name} high"]) == pytest.approx((ref.low, ref.high))
+    assert row[f"{name} test"] == "paired" and ref.low > 0 and row[f"{name} decision"] == "higher"
+    half = sp.t.ppf(0.975, 4) * fast.std(ddof=1) / 5**0.5
+    assert row["lr=0.03 ci95"] == pytest.approx(half) and row["lr=0.03 n"] == 5
+    assert "95% t intervals; differences" in proc.stdout and "higher" in proc.stdout
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    import mlplab  # the same from Python
+
+    frame = mlplab.compare(lr_sweep / "lr", by="lr", baseline="0.0003")
+    assert frame.attrs["metric"] == "val_acc" and not frame.attrs["log"]
+    assert frame.iloc[0][f"{name} decision"] == "higher"
+    assert frame.iloc[0][f"{name} low"] == pytest.approx(ref.low)
+    # a loss is compared as a ratio on the log scale by default, and it says so
+    loss = compare("lr", "--by", "optimizer.lr", "--metric", "val_loss", cwd=lr_sweep)
+    assert "ratios of geometric means on the log scale (the default for a loss" in loss.stdout
+    assert "lr=0.03 / lr=0.0003" in loss.stdout and "lower" in loss.stdout
+
+
+def test_compare_calls_the_same_runs_equal_within_a_margin_and_unresolved_without(lr_sweep):
+    (lr_sweep / "fast").mkdir(exist_ok=True)
+    runs = pd.read_csv(lr_sweep / "lr" / "results.csv")
+    runs[runs["lr"] == 0.03].to_csv(lr_sweep / "fast" / "results.csv", index=False)
+    tie = compare("fast/results.csv", "again", "--margin", "0.01", "--out", "tie.csv", cwd=lr_sweep)
+    assert tie.returncode == 0, tie.stderr
+    (decision,) = [c for c in pd.read_csv(lr_sweep / "tie.csv").columns if c.endswith("decision")]
+    assert pd.read_csv(lr_sweep / "tie.csv")[decision].tolist() == ["equal within ±0.01"]
+    plain = compare("fast/results.csv", "again", "--out", "plain.csv", cwd=lr_sweep)
+    assert pd.read_csv(lr_sweep / "plain.csv")[decision].tolist() == ["not resolved at n=5"]
+
+
+def test_compare_leaves_a_small_noisy_difference_unresolved_and_says_how_many_runs_would_do(two_sweeps):
+    from scipy import stats as sp
+
+    out = two_sweeps / "noisy.csv"
+    proc = compare("relu", "tanh", "--out", str(out), cwd=two_sweeps)  # folders: their runs
+    assert proc.returncode == 0, proc.stderr
+    joined = pd.read_csv(out).set_index("hidden")
+    relu, tanh = (pd.read_csv(two_sweeps / a / "results.csv").sort_values("seed") for a in ("relu", "tanh"))
+    name = "activation=tanh - activation=relu"
+    for hidden in joined.index:
+        a = relu[relu["hidden"] == hidden]["val_acc"].to_numpy()
+        b = tanh[tanh["hidden"] == hidden]["val_acc"].to_numpy()
+        ref = sp.ttest_rel(b, a).confidence_interval(0.95)
+        decision = joined.at[hidden, f"{name} decision"]
+        if ref.low > 0 or ref.high < 0:
+            assert decision == ("higher" if ref.low > 0 else "lower")
+        else:
+            assert decision.startswith("not resolved at n=2"), decision
+    assert joined[f"{name} decision"].str.startswith("not resolved at n=2 (~").any()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["relu/summary.csv", "missing.csv"], "'missing.csv': no such file"),
-        (["relu/summary.csv"], "needs two or more tables"),
+        (["relu/summary.csv"], "needs two or more tables to compare (or one with --by KNOB)"),
         (
             ["relu/summary.csv", "tanh/summary.csv", "--metric", "val_accc"],
             "Unknown --metric 'val_accc'. Choose one of:",
         ),
         (["relu/summary.csv", "relu/.hydra_missing"], "no such file"),
+        (["relu", "--by", "activaton"], "Unknown --by knob 'activaton'."),
+        (["relu", "--by", "hidden", "--baseline", "[5]"], "--baseline [5]: no run has hidden=[5]. Choose one of: [4], [8,8]."),
+        (["relu", "--by", "activation"], "--by activation: the table holds one value of it (relu); nothing to compare."),
+        (["relu", "tanh", "--baseline", "relu"], "--baseline names a level of --by KNOB: give --by too."),
+        (["relu/summary.csv", "tanh/summary.csv", "--log"], "--log needs results tables (runs), not summaries"),
     ],
 )
 def test_compare_bad_input(two_sweeps, args, message):

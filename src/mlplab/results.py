@@ -359,8 +359,11 @@ def default_metric(frame) -> str:
 
 
 def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
-    """Group completed rows over repeats (seeds, folds): mean, std and n of every numeric outcome."""
+    """Group completed rows over repeats (seeds, folds): mean, std, the half-width of the
+    mean's 95% t interval (``_ci95``) and n of every numeric outcome."""
     import pandas as pd
+
+    from .stats import half_width
 
     keys = [c for c in results.columns if is_knob(c) and c not in REPEATS]
     outcomes = [
@@ -380,6 +383,8 @@ def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
         for c in outcomes:
             row[f"{c}_mean"] = ok[c].mean() if len(ok) else None
             row[f"{c}_std"] = ok[c].std() if len(ok) > 1 else None
+            count = int(ok[c].notna().sum())  # the t interval's half-width (mlplab.stats)
+            row[f"{c}_ci95"] = half_width(row[f"{c}_std"], count) if count > 1 else None
         row["n"] = len(ok)
         row["n_failed"] = int((~block["status"].isin(FINISHED)).sum())
         rows.append(row)
