@@ -78,7 +78,9 @@ def pruning(quick: bool) -> None:
         f"Optuna (TPE) on two moons: {n_trials} trials in batches of {batch} over lr and width "
         f"{WIDTHS}, {epochs} epochs, study seeds 0-2, {os.cpu_count()} cores"
     )
-    print(f"{'pruner':<20}{'best val_acc':>16}{'wall s':>9}{'training s':>12}{'epochs':>9}{'pruned':>8}")
+    print(
+        f"{'pruner':<20}{'best val_acc':>16}{'wall s':>9}{'training s':>12}{'epochs':>9}{'pruned':>8}"
+    )
     means = {}
     for pruner, runs in table.groupby("pruner", sort=False):
         means[pruner] = runs.mean(numeric_only=True)

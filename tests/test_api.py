@@ -245,7 +245,9 @@ def test_a_sweep_on_arrays_resumes_with_the_same_data_and_never_mixes_other_data
     ],
     ids=["no-target", "unknown-target", "object-column", "nan", "lengths", "three-arrays", "one-array"],
 )  # fmt: skip
-def test_bad_data_from_python_is_one_config_error_and_writes_nothing(tmp_path, make, target, message):
+def test_bad_data_from_python_is_one_config_error_and_writes_nothing(
+    tmp_path, make, target, message
+):
     with pytest.raises(ConfigError, match=message):
         mlplab.sweep({"seed": [0]}, data=make(_cancer()), target=target)
     with pytest.raises(ConfigError, match=message):

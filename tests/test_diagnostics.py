@@ -14,6 +14,7 @@ from mlplab import diagnostics
 from mlplab.data import DATASETS
 from mlplab.job import prepare, run_single
 from mlplab.model import ResidualBlock, make_mlp
+from mlplab.results import LAYER_COLUMNS
 from mlplab.settings import DatasetSettings
 from mlplab.train import build_model
 
@@ -132,7 +133,7 @@ def test_layers_csv_every_n_epochs_plus_the_end(tmp_path):
                       "trainer.layer_stats_every=3")  # fmt: skip
     run_single(s, tmp_path)
     layers = pd.read_csv(tmp_path / "layers.csv")
-    assert list(layers.columns) == list(diagnostics.LAYER_COLUMNS)
+    assert list(layers.columns) == list(LAYER_COLUMNS)
     assert layers["epoch"].tolist() == [e for e in (0, 3, 6, 7) for _ in range(3)]
     assert layers["kind"].tolist()[:3] == ["hidden", "hidden", "output"]
 

@@ -231,7 +231,10 @@ def test_a_server_lost_during_a_sweep_costs_a_warning_not_the_sweep(tmp_path):
     )
     assert warnings[0].endswith("The sweep goes on.")
     # the end counts them, whichever process reported them
-    assert "mlplab: warning: logger=mlflow: 4 of 4 runs were not reported; their folders are complete" in proc.stderr
+    assert (
+        "mlplab: warning: logger=mlflow: 4 of 4 runs were not reported; their folders are complete"
+        in proc.stderr
+    )
     assert "Retrying" not in proc.stdout + proc.stderr  # no urllib3 retry lines
     results = pd.read_csv(tmp_path / "sweep" / "results.csv")
     assert (results["status"] == "completed").all() and len(results) == 4

@@ -418,7 +418,9 @@ def test_the_search_opens_in_optuna_dashboard_as_it_is(tmp_path):
             deadline, answer = time.monotonic() + 60, None
             while answer is None and server.poll() is None and time.monotonic() < deadline:
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/api/studies", timeout=5
+                    ) as r:
                         answer = json.load(r)
                 except OSError:
                     time.sleep(0.1)  # not listening yet
@@ -471,7 +473,9 @@ def test_a_pruned_trial_leaves_its_stack_and_is_told_pruned(tmp_path):
     import yaml
 
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert best["best_value"] == max(t.value for t in study.trials if t.state == TrialState.COMPLETE)
+    assert best["best_value"] == max(
+        t.value for t in study.trials if t.state == TrialState.COMPLETE
+    )
     assert states[best["best_trial"]] == TrialState.COMPLETE
     assert "40 jobs" not in proc.stdout and "pruned" in proc.stdout
     # a pruned job is finished: the same job run again is skipped
@@ -486,6 +490,8 @@ def test_a_pruner_under_a_launcher_that_runs_jobs_alone_says_it_prunes_nothing(t
                    "hydra.sweeper.pruner=median", "hydra/launcher=basic", "hydra.sweep.dir=search",
                    cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "hydra.sweeper.pruner=median prunes trials that the stacked launcher trains; " \
-        "BasicLauncher runs every trial to its end." in proc.stdout  # Hydra's log lines
+    assert (
+        "hydra.sweeper.pruner=median prunes trials that the stacked launcher trains; "
+        "BasicLauncher runs every trial to its end." in proc.stdout
+    )  # Hydra's log lines
     assert (pd.read_csv(tmp_path / "search" / "results.csv")["status"] == "completed").all()

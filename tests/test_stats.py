@@ -77,7 +77,9 @@ def test_equivalence_is_two_one_sided_tests(margin, expected):
     below = sp.ttest_1samp(d, margin, alternative="less").pvalue < 0.05
     assert stats.equivalent(stats.paired(a, b), margin) == (above and below) == expected
     decision = stats.decide(stats.paired(a, b), margin)
-    assert (decision == f"equal within ±{margin:g}") == (expected and not stats.paired(a, b).resolved)
+    assert (decision == f"equal within ±{margin:g}") == (
+        expected and not stats.paired(a, b).resolved
+    )
 
 
 def test_a_ratio_of_losses_is_compared_on_the_log_scale():

@@ -374,17 +374,22 @@ def test_compare_calls_the_same_runs_equal_within_a_margin_and_unresolved_withou
     (decision,) = [c for c in pd.read_csv(lr_sweep / "tie.csv").columns if c.endswith("decision")]
     assert pd.read_csv(lr_sweep / "tie.csv")[decision].tolist() == ["equal within ±0.01"]
     plain = compare("fast/results.csv", "again", "--out", "plain.csv", cwd=lr_sweep)
+    assert plain.returncode == 0, plain.stderr
     assert pd.read_csv(lr_sweep / "plain.csv")[decision].tolist() == ["not resolved at n=5"]
 
 
-def test_compare_leaves_a_small_noisy_difference_unresolved_and_says_how_many_runs_would_do(two_sweeps):
+def test_compare_leaves_a_small_noisy_difference_unresolved_and_says_how_many_runs_would_do(
+    two_sweeps,
+):
     from scipy import stats as sp
 
     out = two_sweeps / "noisy.csv"
     proc = compare("relu", "tanh", "--out", str(out), cwd=two_sweeps)  # folders: their runs
     assert proc.returncode == 0, proc.stderr
     joined = pd.read_csv(out).set_index("hidden")
-    relu, tanh = (pd.read_csv(two_sweeps / a / "results.csv").sort_values("seed") for a in ("relu", "tanh"))
+    relu, tanh = (
+        pd.read_csv(two_sweeps / a / "results.csv").sort_values("seed") for a in ("relu", "tanh")
+    )
     name = "activation=tanh - activation=relu"
     for hidden in joined.index:
         a = relu[relu["hidden"] == hidden]["val_acc"].to_numpy()
@@ -409,10 +414,22 @@ def test_compare_leaves_a_small_noisy_difference_unresolved_and_says_how_many_ru
         ),
         (["relu/summary.csv", "relu/.hydra_missing"], "no such file"),
         (["relu", "--by", "activaton"], "Unknown --by knob 'activaton'."),
-        (["relu", "--by", "hidden", "--baseline", "[5]"], "--baseline [5]: no run has hidden=[5]. Choose one of: [4], [8,8]."),
-        (["relu", "--by", "activation"], "--by activation: the table holds one value of it (relu); nothing to compare."),
-        (["relu", "tanh", "--baseline", "relu"], "--baseline names a level of --by KNOB: give --by too."),
-        (["relu/summary.csv", "tanh/summary.csv", "--log"], "--log needs results tables (runs), not summaries"),
+        (
+            ["relu", "--by", "hidden", "--baseline", "[5]"],
+            "--baseline [5]: no run has hidden=[5]. Choose one of: [4], [8,8].",
+        ),
+        (
+            ["relu", "--by", "activation"],
+            "--by activation: the table holds one value of it (relu); nothing to compare.",
+        ),
+        (
+            ["relu", "tanh", "--baseline", "relu"],
+            "--baseline names a level of --by KNOB: give --by too.",
+        ),
+        (
+            ["relu/summary.csv", "tanh/summary.csv", "--log"],
+            "--log needs results tables (runs), not summaries",
+        ),
     ],
 )
 def test_compare_bad_input(two_sweeps, args, message):
@@ -492,7 +509,10 @@ def test_a_stopped_stack_keeps_its_work_and_the_same_command_ends_as_if_uninterr
     assert all(p.with_suffix(".pt").is_file() for p in stacks.glob("*.json"))
     plan = run_cli(*args, "sweep.plan=true", cwd=tmp_path)
     going_on = len(stopped)
-    assert f"4 in 2 stacks ({going_on} go{'es' if going_on == 1 else ''} on from a saved epoch)" in plan.stdout
+    assert (
+        f"4 in 2 stacks ({going_on} go{'es' if going_on == 1 else ''} on from a saved epoch)"
+        in plan.stdout
+    )
     again = run_cli(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert not list(stacks.iterdir())  # the saved states are gone with their stacks

@@ -127,7 +127,11 @@ def _with_data(args: list[str], data, target, folder: Path, digest: str | None =
 
     from .results import atomic_write
 
-    clash = [a for a in args if a.split("=", 1)[0].lstrip("+~") in ("dataset", "dataset.path", "dataset.target")]
+    clash = [
+        a
+        for a in args
+        if a.split("=", 1)[0].lstrip("+~") in ("dataset", "dataset.path", "dataset.target")
+    ]
     if clash:
         raise ConfigError(f"data= and {clash[0]} both give the data: give one of them.")
     arrays = _checked_data(data, target)
@@ -200,13 +204,7 @@ def settings_of(config: dict) -> settings.RunSettings:
 
     with initialize_config_module(config_module="mlplab.configs", version_base="1.3"):
         tree = settings.task_tree(compose(config_name="config"))
-    for key, value in config.items():
-        *path, leaf = key.split(".")
-        node = tree
-        for part in path:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return settings.validate(settings.from_tree(tree))
+    return settings.validate(settings.from_tree(settings.unflatten(config, tree)))
 
 
 # ---------------------------------------------------------------- overrides

@@ -76,7 +76,7 @@ def describe(result: dict) -> str:
         f"params={result.get('params')}",
         f"epochs={result.get('epochs_run')}",
     ]
-    for key in ("train_loss", "val_loss", "train_acc", "val_acc", "test_acc"):
+    for key in (*settings.METRIC_NAMES, "test_acc"):
         value = result.get(key)
         if value is not None:
             parts.append(f"{key}={value:.2%}" if key.endswith("acc") else f"{key}={value:.4g}")

@@ -102,7 +102,11 @@ def samples(table: pd.DataFrame, keys: list[str], metric: str) -> dict[tuple, Sa
             else [((), table)]:  # fmt: skip
         key = index if isinstance(index, tuple) else (index,)
         if raw:
-            ids = rows[repeats].astype(str).agg(",".join, axis=1) if repeats else rows.index.astype(str)
+            ids = (
+                rows[repeats].astype(str).agg(",".join, axis=1)
+                if repeats
+                else rows.index.astype(str)
+            )
             out[key] = Sample(values=dict(zip(ids, rows[metric].astype(float))))
         else:
             std = rows.get(f"{metric}_std", pd.Series([math.nan] * len(rows), index=rows.index))
@@ -136,8 +140,11 @@ def difference(a: Sample, b: Sample, log: bool) -> stats.Difference:
 
 
 def compare_tables(
-    tables: list[pd.DataFrame], labels: list[str], metric: str,
-    log: bool | None = None, margin: float | None = None,
+    tables: list[pd.DataFrame],
+    labels: list[str],
+    metric: str,
+    log: bool | None = None,
+    margin: float | None = None,
 ) -> tuple[pd.DataFrame, list[str], bool]:
     """(the joined table, its keys, whether it compares on the log scale).
 
@@ -184,17 +191,23 @@ def compare_tables(
     return joined, keys, log
 
 
-def within(table: pd.DataFrame, by: str, baseline: str | None) -> tuple[list[pd.DataFrame], list[str]]:
+def within(
+    table: pd.DataFrame, by: str, baseline: str | None
+) -> tuple[list[pd.DataFrame], list[str]]:
     """One sweep's table split by the levels of knob ``by``, the ``baseline`` level first
     (default: the first in order): each level is then compared against it."""
     columns = [c for c in table.columns if is_knob(c)]
     by = column_named(by, columns, "--by knob")
     levels = sorted(table[by].astype(str).unique(), key=natural_key)
     if len(levels) < 2:
-        raise ConfigError(f"--by {by}: the table holds one value of it ({levels[0]}); nothing to compare.")
+        raise ConfigError(
+            f"--by {by}: the table holds one value of it ({levels[0]}); nothing to compare."
+        )
     if baseline is not None:
         if str(baseline) not in levels:
-            raise ConfigError(f"--baseline {baseline}: no run has {by}={baseline}. Choose one of: {', '.join(levels)}.")
+            raise ConfigError(
+                f"--baseline {baseline}: no run has {by}={baseline}. Choose one of: {', '.join(levels)}."
+            )
         levels.remove(str(baseline))
         levels.insert(0, str(baseline))
     parts = [table[table[by].astype(str) == level].drop(columns=[by]) for level in levels]
@@ -202,8 +215,12 @@ def within(table: pd.DataFrame, by: str, baseline: str | None) -> tuple[list[pd.
 
 
 def compare(
-    *tables, metric: str = "auto", by: str | None = None, baseline: str | None = None,
-    margin: float | None = None, log: bool | None = None,
+    *tables,
+    metric: str = "auto",
+    by: str | None = None,
+    baseline: str | None = None,
+    margin: float | None = None,
+    log: bool | None = None,
 ) -> pd.DataFrame:
     """``mlplab-compare`` from Python: results or summary tables (paths, sweep folders or
     DataFrames), joined, with each side's mean and 95% interval, the difference against the
@@ -221,7 +238,9 @@ def compare(
         if baseline is not None:
             raise ConfigError("--baseline names a level of --by KNOB: give --by too.")
         if len(frames) < 2:
-            raise ConfigError("mlplab-compare needs two or more tables to compare (or one with --by KNOB).")
+            raise ConfigError(
+                "mlplab-compare needs two or more tables to compare (or one with --by KNOB)."
+            )
         labels = labels_for(paths, frames)
     if metric == "auto":
         metric = default_metric(frames[0].rename(columns=lambda c: c.removesuffix("_mean")))
@@ -287,7 +306,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--metric", default="auto", help="column to compare (default: val_acc, else val_loss)"
     )
-    parser.add_argument("--by", metavar="KNOB", help="compare the levels of this knob inside one table")
+    parser.add_argument(
+        "--by", metavar="KNOB", help="compare the levels of this knob inside one table"
+    )
     parser.add_argument("--baseline", metavar="VALUE", help="with --by: the level the others face")
     parser.add_argument("--margin", type=float, metavar="M",
                         help="call a difference inside ±M (a ratio inside 1±M) equal when shown so")  # fmt: skip

@@ -576,7 +576,9 @@ def from_python(data, target: str | None = None) -> dict[str, np.ndarray]:
         arrays = {"X": X, "y": y}
     elif isinstance(data, tuple | list) and len(data) in (2, 4):
         if target is not None:
-            raise ConfigError(f"{where}: target={target!r} names a DataFrame's column; (X, y) has none.")
+            raise ConfigError(
+                f"{where}: target={target!r} names a DataFrame's column; (X, y) has none."
+            )
         arrays = dict(zip(("X", "y", "X_test", "y_test"), (np.asarray(a) for a in data)))
     else:
         raise ConfigError(

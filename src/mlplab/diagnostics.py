@@ -32,11 +32,6 @@ _PIECEWISE_LINEAR = (
     ResidualBlock,
 )  # fmt: skip
 
-LAYER_COLUMNS = (
-    "epoch", "layer", "kind", "width", "act_mean", "act_std", "act_abs_mean", "zero_fraction",
-    "dead_fraction", "weight_norm", "grad_norm",
-)  # fmt: skip
-
 # Grid sizes for counting regions: cell midpoints, so a grid point never sits on a
 # kink of a hand-built network whose kinks are at round numbers.
 LINE_POINTS = 4096

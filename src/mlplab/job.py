@@ -29,6 +29,7 @@ from .results import (
     CHECKPOINT_FILE,
     HISTORY_COLUMNS,
     HISTORY_FILE,
+    LAYER_COLUMNS,
     LAYERS_FILE,
     RESULT_FILE,
     atomic_write,
@@ -310,7 +311,7 @@ def _write_job(
         write_rows(run_dir / HISTORY_FILE, history, HISTORY_COLUMNS)
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(state, str(tmp)))
-        write_rows(run_dir / LAYERS_FILE, inside["layers"], diagnostics.LAYER_COLUMNS)
+        write_rows(run_dir / LAYERS_FILE, inside["layers"], LAYER_COLUMNS)
         if _figures(s, single):
             _draw(run_dir, s, fitted, model, data, inside["acts_init"])
     except Exception as exc:  # recorded for the sweep table

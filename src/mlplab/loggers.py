@@ -118,15 +118,8 @@ def logger_settings(job: Job) -> LoggerSettings:
     """The job's ``logger`` settings (from its config when its settings were refused)."""
     if job.settings is not None:
         return job.settings.logger
-    tree: dict = {}
-    for key, value in job.config.items():
-        if key.startswith("logger."):
-            *path, leaf = key.split(".")[1:]
-            node = tree
-            for part in path:
-                node = node.setdefault(part, {})
-            node[leaf] = value
-    return settings.from_tree(tree, LoggerSettings)
+    tree = settings.unflatten(job.config)
+    return settings.from_tree(tree.get("logger", {}), LoggerSettings)
 
 
 def _enabled(name: str, options: LoggerSettings) -> bool:

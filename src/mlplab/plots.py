@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .results import atomic_write, read_result
-from .settings import ConfigError, choose
+from .results import LAYER_METRICS, atomic_write, read_result
+from .settings import METRIC_NAMES, ConfigError, choose
 
 
 def _save(fig, path: Path) -> None:
@@ -133,7 +133,9 @@ def heatmap(cells, path: Path, title: str = "") -> None:
 
     scale = 100 if cells.metric.endswith("acc") else 1
     values = cells.mean.to_numpy(dtype=float) * scale
-    fig = Figure(figsize=(1.2 + 0.9 * max(4, values.shape[1]), 1.4 + 0.55 * max(4, values.shape[0])))
+    fig = Figure(
+        figsize=(1.2 + 0.9 * max(4, values.shape[1]), 1.4 + 0.55 * max(4, values.shape[0]))
+    )
     ax = fig.subplots()
     xs, x_log = _cell_edges(list(cells.mean.columns))
     ys, y_log = _cell_edges(list(cells.mean.index))
@@ -144,7 +146,9 @@ def heatmap(cells, path: Path, title: str = "") -> None:
     for r in range(values.shape[0]):
         for c in range(values.shape[1]):
             if np.isfinite(values[r, c]):
-                light = high > low and (values[r, c] - low) / (high - low) > 0.6  # viridis' yellow end
+                light = (
+                    high > low and (values[r, c] - low) / (high - low) > 0.6
+                )  # viridis' yellow end
                 ax.text(middle(c, xs, x_log), middle(r, ys, y_log), f"{values[r, c]:.3g}",
                         ha="center", va="center", fontsize=8, color="black" if light else "white")  # fmt: skip
     maximize = cells.metric.endswith("acc")
@@ -174,7 +178,9 @@ def _cell_edges(labels: list[str]) -> tuple[np.ndarray, bool]:
         return np.arange(len(labels) + 1) - 0.5, False
     if len(v) < 2 or not np.all(np.diff(v) > 0):
         return np.arange(len(labels) + 1) - 0.5, False
-    log = bool(v[0] > 0 and len(v) > 2 and np.ptp(np.diff(np.log(v))) < np.ptp(np.diff(v)) / v.mean())
+    log = bool(
+        v[0] > 0 and len(v) > 2 and np.ptp(np.diff(np.log(v))) < np.ptp(np.diff(v)) / v.mean()
+    )
     if v[0] > 0 and len(v) == 2 and v[1] / v[0] >= 10:
         log = True
     w = np.log(v) if log else v
@@ -419,10 +425,8 @@ def layer_profile(
     _save(fig, path)
 
 
-HISTORY_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
+HISTORY_METRICS = METRIC_NAMES
 BAND_ABOVE = 3  # a colour with more runs than this is drawn as their mean and a band
-LAYER_METRICS = ("act_mean", "act_std", "act_abs_mean", "zero_fraction", "dead_fraction",
-                 "weight_norm", "grad_norm")  # fmt: skip
 
 
 def _runs_frame(runs, colour_by: str, table: str) -> pd.DataFrame:

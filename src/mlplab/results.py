@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .settings import ConfigError
+from .settings import METRIC_NAMES, ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +37,13 @@ RESULTS_CSV = "results.csv"
 SUMMARY_CSV = "summary.csv"
 JOBS_FILE = "jobs.jsonl"  #: one line per job a sweep launched: run_dir, overrides, config
 TRIALS_CSV = "trials.csv"  #: an optimizing sweeper's trials: trial, state, value, run_dir, ...
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "seconds")
+HISTORY_COLUMNS = ("epoch", *METRIC_NAMES, "seconds")
+# layers.csv: where and what (mlplab.diagnostics measures them), then the measurements
+LAYER_COLUMNS = (
+    "epoch", "layer", "kind", "width", "act_mean", "act_std", "act_abs_mean", "zero_fraction",
+    "dead_fraction", "weight_norm", "grad_norm",
+)  # fmt: skip
+LAYER_METRICS = LAYER_COLUMNS[LAYER_COLUMNS.index("act_mean") :]
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space, or no quota, left on the device
@@ -341,7 +347,7 @@ def natural_order(column: pd.Series) -> pd.Series:
 
 
 # sweep.metric=auto: the first of these a run has (accuracy for classification)
-METRICS = ("val_acc", "train_acc", "val_loss", "train_loss")
+METRICS = tuple(sorted(METRIC_NAMES, key=lambda m: (m.endswith("loss"), m.startswith("train"))))
 
 
 def default_metric(frame) -> str:

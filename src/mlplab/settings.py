@@ -198,6 +198,19 @@ def flat(obj) -> dict:
     return out
 
 
+def unflatten(config: dict, tree: dict | None = None) -> dict:
+    """A flat config (``section.key`` -> value, as ``flat`` gives it) as nested dicts, written
+    over ``tree`` (a composed config's defaults) if given."""
+    tree = {} if tree is None else tree
+    for key, value in config.items():
+        *path, leaf = key.split(".")
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
 def keys_of(section: str) -> list[str]:
     """The valid keys under ``section`` ("" for the top level, "model", ...), sorted."""
     cls = RunSettings

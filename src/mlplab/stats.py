@@ -107,7 +107,9 @@ def ratio(a, b, level: float = LEVEL, pair: bool = False) -> Difference:
     logs turned back (Welch, or paired when ``pair``). For positive values only."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if (a[np.isfinite(a)] <= 0).any() or (b[np.isfinite(b)] <= 0).any():
-        raise ValueError("ratio: the values must be positive (a loss, a time); compare differences.")
+        raise ValueError(
+            "ratio: the values must be positive (a loss, a time); compare differences."
+        )
     logs = paired(np.log(a), np.log(b), level) if pair else welch(np.log(a), np.log(b), level)
     return Difference(
         math.exp(logs.estimate), math.exp(logs.low) if math.isfinite(logs.low) else math.nan,

@@ -17,6 +17,7 @@ from torch.optim.sgd import sgd as sgd_update
 from .data import Dataset
 from .settings import (
     LOSS_NAMES,
+    METRIC_NAMES,
     ConfigError,
     EarlyStoppingSettings,
     OptimizerSettings,
@@ -289,7 +290,7 @@ def summarize(fitted: FitResult, task: str) -> dict:
     under early stopping, else the last); ``best_*`` those of the best epoch; under
     early stopping ``last_*`` those of the last epoch run.
     """
-    names = ["train_loss", "val_loss"] + (["train_acc", "val_acc"] if task != "regression" else [])
+    names = [m for m in METRIC_NAMES if task != "regression" or m.endswith("loss")]
     kept, best, last = (
         fitted.history[e] for e in (fitted.model_epoch, fitted.best_epoch, fitted.epochs_run)
     )

@@ -226,7 +226,9 @@ def describe(launcher, job_overrides: Sequence[Sequence[str]]) -> str:
     widths, and why: its estimated time, padding and threads)."""
     configs = job_configs(launcher)
     jobs = configs.jobs(job_overrides, 0)
-    plan = make_plan(jobs, launcher.max_models, worker_count(launcher), configs.sweep_dir / STACKS_DIR)
+    plan = make_plan(
+        jobs, launcher.max_models, worker_count(launcher), configs.sweep_dir / STACKS_DIR
+    )
     workers = min(worker_count(launcher), max(1, len(plan.groups)))
     lines = [summary_line(plan, workers, launcher.groups_on)]
     units = zip(plan.groups, plan.why, plan.threads, plan.saved)
@@ -446,9 +448,7 @@ def _on_pool(
     # (copy-on-write) and none in this process walks them again, at exit either (~0.3 s
     # of a 50-job sweep's ~3.5 s here, scripts/bench_sweep.py).
     gc.freeze()
-    pool = ProcessPoolExecutor(
-        workers, context, initializer=_worker_start, initargs=(stop, news)
-    )
+    pool = ProcessPoolExecutor(workers, context, initializer=_worker_start, initargs=(stop, news))
     futures = {pool.submit(run_group, *task, index=i): i for i, task in enumerate(tasks)}
     left, pending = [], set(futures)
     try:

@@ -7,12 +7,14 @@ from typing import Any, Optional  # noqa: UP035  (see the note on imports)
 
 from hydra.core.config_store import ConfigStore
 
+from mlplab.grouping import MAX_MODELS
+
 
 @dataclass
 class StackedLauncherConf:
     _target_: str = "hydra_plugins.mlplab_launcher.stacked_launcher.StackedLauncher"
     #: the largest stack; beyond a few hundred tiny models a bigger one stops paying
-    max_models: int = 256
+    max_models: int = MAX_MODELS
     #: processes that run the stacks (null: one per core this process may use)
     workers: Optional[int] = None  # noqa: UP045
     #: seconds of a stack's training between saves of its state (0: only on Ctrl-C/SIGTERM)

@@ -19,6 +19,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from mlplab.grouping import MAX_MODELS
+
 from . import _core
 from .config import StackedLauncherConf  # noqa: F401  (registers hydra/launcher=stacked)
 
@@ -26,7 +28,7 @@ from .config import StackedLauncherConf  # noqa: F401  (registers hydra/launcher
 class StackedLauncher(Launcher):
     def __init__(
         self,
-        max_models: int = 256,
+        max_models: int = MAX_MODELS,
         workers: Optional[int] = None,  # noqa: UP045
         groups_on: str = "local",
         save_every: float = 60.0,
