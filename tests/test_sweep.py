@@ -822,6 +822,15 @@ def test_a_sweep_over_one_or_three_knobs_has_no_heatmap_but_aggregate_draws_one(
     )
 
 
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    root = tmp_path_factory.mktemp("heatmap")
+    proc = run_cli("-m", "model.hidden=[4],[8]", "optimizer.lr=0.01,0.1", "trainer.epochs=2",
+                   "hydra.sweep.dir=sweep", cwd=root)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return root
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -835,10 +844,8 @@ def test_a_sweep_over_one_or_three_knobs_has_no_heatmap_but_aggregate_draws_one(
         (["--where", "lr=0.1"], "--where fixes a knob of a heatmap: give --heatmap X,Y too."),
     ],
 )  # fmt: skip
-def test_a_heatmap_that_cannot_be_drawn_gets_one_line_and_writes_nothing(tmp_path, args, message):
-    proc = run_cli("-m", "model.hidden=[4],[8]", "optimizer.lr=0.01,0.1", "trainer.epochs=2",
-                   "hydra.sweep.dir=sweep", cwd=tmp_path)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+def test_a_heatmap_that_cannot_be_drawn_gets_one_line_and_writes_nothing(grid, args, message):
+    tmp_path = grid  # one sweep for every case: nothing here may write to it
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "sweep").iterdir()}
     bad = aggregate("sweep", *args, cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith(f"mlplab: error: {message}"), bad.stderr
