@@ -24,8 +24,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import environ, settings
 from .compose import check_choices, command_line, folder_name
-from .results import NOT_KNOBS, RESULT_FILE, SweepFailed, disk_full, is_complete
+from .results import NOT_KNOBS, RESULT_FILE, disk_full, is_complete
 from .settings import ConfigError
+from .sweep import SweepFailed
 
 CONFIG_PATH = "pkg://mlplab.configs"
 SWEEPS = Path("outputs/sweeps")  # where a sweep's folder goes unless hydra.sweep.dir says
@@ -362,7 +363,8 @@ def aggregate(argv: list[str] | None = None) -> None:
     if not args.sweep_dir.is_dir():
         print(f"mlplab: error: SWEEP_DIR {str(args.sweep_dir)!r}: no such folder.", file=sys.stderr)
         sys.exit(2)
-    from .results import collect, default_metric, finish_sweep, heatmap
+    from .results import collect, default_metric, heatmap
+    from .sweep import finish_sweep
 
     results = collect(args.sweep_dir)
     columns = sorted(map(str, results.columns))  # checked before anything is written

@@ -7,7 +7,9 @@ pyplot's global backend or figure list, so a notebook that runs mlplab keeps its
 
 from __future__ import annotations
 
+import csv
 import re
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +18,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .results import LAYER_METRICS, atomic_write, read_result
+from .results import (
+    ALONG_A_LINE,
+    HISTORY_FILE,
+    LAYER_METRICS,
+    LAYERS_FILE,
+    atomic_write,
+    line_keys,
+    read_result,
+    varying_knobs,
+)
+from .results import heatmap as results_heatmap
 from .settings import METRIC_NAMES, ConfigError, choose
 
 
@@ -552,3 +564,63 @@ def _sort_key(value):
         return (0, (value,), "")
     text = str(value)
     return (1, tuple(int(n) for n in re.findall(r"\d+", text)), text)
+
+
+# ---------------------------------------------------------------- a sweep's figures
+
+
+def sweep_figures(sweep_dir: Path, results, summary, metric: str, by: str) -> None:
+    """sweep.png (the metric against parameters), curves.png and layers.png (mean ± std
+    over the runs of each ``by`` value); a figure that cannot be drawn is skipped with a warning."""
+    done = results[results["status"] == "completed"]
+    figures = []
+    if {f"{metric}_mean", "params_mean"} <= set(summary.columns) and summary[
+        f"{metric}_mean"
+    ].notna().any():
+        lines = line_keys(summary, by)
+        figures.append(
+            lambda: sweep(summary, metric, lines, sweep_dir / "sweep.png", title=sweep_dir.name)
+        )
+    knobs = varying_knobs(done)
+    if len(knobs) == 2 and metric in done.columns and done[metric].notna().any():
+        # a grid over exactly two knobs: the metric in each cell (hidden down, lr across); not
+        # a search's scattered points (an Optuna sweep's lrs), which leave most cells empty
+        y, x = sorted(knobs, key=lambda c: c not in ALONG_A_LINE)
+        cells = results_heatmap(done, x, y, metric)
+        if (cells.n > 0).all().all():
+            figures.append(lambda: heatmap(cells, sweep_dir / "heatmap.png", title=sweep_dir.name))
+    if len(done) and (done["epochs_run"] > 0).any():
+        curve = "val_loss" if done["val_loss"].notna().any() else "train_loss"
+        figures.append(lambda: sweep_curves(
+            _long(sweep_dir, done, HISTORY_FILE, by, ["epoch", curve]), by,
+            sweep_dir / "curves.png", metric=curve, title=sweep_dir.name))  # fmt: skip
+    if len(done):
+        figures.append(lambda: layer_profile(
+            _long(sweep_dir, done, LAYERS_FILE, by, ["epoch", "layer", "act_std"], epoch=0), by,
+            sweep_dir / "layers.png", title=sweep_dir.name))  # fmt: skip
+    for draw in figures:
+        try:
+            draw()
+        except ConfigError as exc:  # e.g. a plot_by column these runs do not have
+            print(f"mlplab: warning: sweep figure skipped: {exc}", file=sys.stderr)
+
+
+def _long(sweep_dir: Path, done, table: str, by: str, columns: list[str], epoch: int | None = None):
+    """``columns`` of every completed run's ``table`` in one long frame, with ``run`` and the
+    ``by`` columns (the rows at ``epoch`` only, if given)."""
+    keys = [k.strip() for k in by.split(",")]
+    rows = []
+    for run_dir, *values in done[["run_dir", *keys]].itertuples(index=False):
+        try:
+            with open(sweep_dir / run_dir / table, newline="") as file:
+                lines = csv.reader(file)
+                header = next(lines)
+                at = [header.index(c) for c in ("epoch", *columns)]
+                for line in lines:
+                    if epoch is None or line[at[0]] == str(epoch):
+                        rows.append([*(float(line[i] or "nan") for i in at[1:]), run_dir, *values])
+        except FileNotFoundError:
+            continue
+    if not rows:
+        raise ConfigError(f"No finished runs with {table} to draw.")
+    return pd.DataFrame(rows, columns=[*columns, "run", *keys])

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,17 +88,17 @@ def write_rows(path: Path, rows: Iterable[dict], columns: Sequence[str]) -> None
 
 
 def write_json(path: Path, obj: dict) -> None:
-    write_text(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
+    write_text(path, json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
-def _jsonable(obj):
+def jsonable(obj):
     """NaN/inf are not JSON: store them as null (a diverged run has no finite loss)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
+        return {k: jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     return obj
 
 
@@ -224,23 +223,7 @@ def hidden_text(hidden) -> str:
     return "[" + ",".join(str(int(w)) for w in hidden) + "]"
 
 
-def record_jobs(sweep_dir: Path, jobs: Iterable) -> None:
-    """Add jobs (``compose.Job``) to the sweep's ``jobs.jsonl``: the tables list every
-    launched job, those that never finished as ``incomplete`` with the overrides that
-    re-run them."""
-    path = Path(sweep_dir) / JOBS_FILE
-    known = {line["run_dir"]: line for line in _read_jobs(path)}
-    for job in jobs:
-        run_dir = os.path.relpath(job.run_dir, sweep_dir)
-        known[run_dir] = {
-            "run_dir": run_dir,
-            "overrides": list(job.overrides),
-            "config": job.config,
-        }
-    write_text(path, "".join(json.dumps(_jsonable(line)) + "\n" for line in known.values()))
-
-
-def _read_jobs(path: Path) -> list[dict]:
+def read_jobs(path: Path) -> list[dict]:
     try:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except FileNotFoundError:
@@ -302,7 +285,7 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)
-    planned = {line["run_dir"]: line for line in _read_jobs(sweep_dir / JOBS_FILE)}
+    planned = {line["run_dir"]: line for line in read_jobs(sweep_dir / JOBS_FILE)}
     found = {
         str(p.parent.relative_to(sweep_dir)) for p in sweep_dir.glob(f"*/**/{RESULT_FILE}")
         if p.relative_to(sweep_dir).parts[0] != STALE_DIR  # results another config made
@@ -395,35 +378,6 @@ def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
         row["n_failed"] = int((~block["status"].isin(FINISHED)).sum())
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def write_sweep_tables(
-    sweep_dir: Path, metric: str = "auto", by: str = "depth"
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Re)build ``results.csv``, ``summary.csv`` and the sweep's figures from its folder."""
-    sweep_dir = Path(sweep_dir)
-    results = collect(sweep_dir)
-    if results.empty:
-        return results, results
-    summary = summarize_sweep(results)
-    write_csv(sweep_dir / RESULTS_CSV, results)
-    write_csv(sweep_dir / SUMMARY_CSV, summary)
-    if not (results.get("status") == "completed").any():
-        return results, summary  # no metric to show yet (a sweep stopped before any job ended)
-    metric = default_metric(results) if metric == "auto" else metric
-    if metric not in results.columns:
-        choices = sorted(c for c in results.columns if f"{c}_mean" in summary.columns)
-        print(
-            f"mlplab: warning: metric {metric!r} is not in results.csv; choose one of: {', '.join(choices)}.",
-            file=sys.stderr,
-        )
-    try:
-        by = ",".join(column_named(name.strip(), results.columns) for name in by.split(","))
-    except ConfigError as exc:
-        print(f"mlplab: warning: sweep figures skipped: {exc}", file=sys.stderr)
-        return results, summary
-    _draw_sweep(sweep_dir, results, summary, metric, by)
-    return results, summary
 
 
 def column_named(name: str, columns, key: str = "sweep.plot_by") -> str:
@@ -537,211 +491,3 @@ def natural_key(text: str):
     except (TypeError, ValueError):
         parts = tuple(int(n) for n in re.findall(r"\d+", str(text)))
         return (1, len(parts), parts, str(text))
-
-
-def _draw_sweep(sweep_dir: Path, results, summary, metric: str, by: str) -> None:
-    """sweep.png (the metric against parameters), curves.png and layers.png (mean ± std
-    over the runs of each ``by`` value); a figure that cannot be drawn is skipped with a warning."""
-    from . import plots  # matplotlib: only once the tables are written
-
-    done = results[results["status"] == "completed"]
-    figures = []
-    if {f"{metric}_mean", "params_mean"} <= set(summary.columns) and summary[
-        f"{metric}_mean"
-    ].notna().any():
-        lines = line_keys(summary, by)
-        figures.append(
-            lambda: plots.sweep(
-                summary, metric, lines, sweep_dir / "sweep.png", title=sweep_dir.name
-            )
-        )
-    knobs = varying_knobs(done)
-    if len(knobs) == 2 and metric in done.columns and done[metric].notna().any():
-        # a grid over exactly two knobs: the metric in each cell (hidden down, lr across); not
-        # a search's scattered points (an Optuna sweep's lrs), which leave most cells empty
-        y, x = sorted(knobs, key=lambda c: c not in ALONG_A_LINE)
-        cells = heatmap(done, x, y, metric)
-        if (cells.n > 0).all().all():
-            figures.append(
-                lambda: plots.heatmap(cells, sweep_dir / "heatmap.png", title=sweep_dir.name)
-            )
-    if len(done) and (done["epochs_run"] > 0).any():
-        curve = "val_loss" if done["val_loss"].notna().any() else "train_loss"
-        figures.append(lambda: plots.sweep_curves(
-            _long(sweep_dir, done, HISTORY_FILE, by, ["epoch", curve]), by,
-            sweep_dir / "curves.png", metric=curve, title=sweep_dir.name))  # fmt: skip
-    if len(done):
-        figures.append(lambda: plots.layer_profile(
-            _long(sweep_dir, done, LAYERS_FILE, by, ["epoch", "layer", "act_std"], epoch=0), by,
-            sweep_dir / "layers.png", title=sweep_dir.name))  # fmt: skip
-    for draw in figures:
-        try:
-            draw()
-        except ConfigError as exc:  # e.g. a plot_by column these runs do not have
-            print(f"mlplab: warning: sweep figure skipped: {exc}", file=sys.stderr)
-
-
-def _long(sweep_dir: Path, done, table: str, by: str, columns: list[str], epoch: int | None = None):
-    """``columns`` of every completed run's ``table`` in one long frame, with ``run`` and the
-    ``by`` columns (the rows at ``epoch`` only, if given)."""
-    import pandas as pd
-
-    keys = [k.strip() for k in by.split(",")]
-    rows = []
-    for run_dir, *values in done[["run_dir", *keys]].itertuples(index=False):
-        try:
-            with open(sweep_dir / run_dir / table, newline="") as file:
-                lines = csv.reader(file)
-                header = next(lines)
-                at = [header.index(c) for c in ("epoch", *columns)]
-                for line in lines:
-                    if epoch is None or line[at[0]] == str(epoch):
-                        rows.append([*(float(line[i] or "nan") for i in at[1:]), run_dir, *values])
-        except FileNotFoundError:
-            continue
-    if not rows:
-        raise ConfigError(f"No finished runs with {table} to draw.")
-    return pd.DataFrame(rows, columns=[*columns, "run", *keys])
-
-
-def format_summary(results, summary, metric: str = "auto") -> str:
-    """The summary as an aligned text table: varying knobs, params, metric mean ± std, n."""
-    import pandas as pd
-
-    metric = default_metric(results) if metric == "auto" else metric
-    keys = [c for c in summary.columns if is_knob(c) and summary[c].astype(str).nunique() > 1]
-    keys = keys or [c for c in ("dataset", "hidden") if c in summary.columns]
-    table = summary[keys].copy()
-    if "params_mean" in summary.columns:
-        table["params"] = summary["params_mean"].round().astype("Int64")
-    for name in dict.fromkeys(("train_acc" if metric.endswith("acc") else "train_loss", metric)):
-        mean, std = summary.get(f"{name}_mean"), summary.get(f"{name}_std")
-        if mean is None:
-            continue
-        scale, fmt, fmt_std = (
-            (100, "{:.1f}", "{:.1f}") if name.endswith("acc") else (1, "{:.4g}", "{:.2g}")
-        )
-        stds = std if std is not None else [None] * len(mean)
-        table[name + (" %" if scale == 100 else "")] = [
-            "-" if pd.isna(m)
-            else fmt.format(m * scale) + ("" if pd.isna(s) else " ± " + fmt_std.format(s * scale))
-            for m, s in zip(mean, stds)
-        ]  # fmt: skip
-    table["n"] = summary["n"]
-    if summary["n_failed"].any():
-        table["failed"] = summary["n_failed"]
-    # one mark for a missing value, whatever the column's type (<NA>, NaN, None)
-    return table.astype(object).where(table.notna(), "-").to_string(index=False)
-
-
-def finish_sweep(
-    sweep_dir: Path, metric: str = "auto", by: str = "depth", stopped: str | None = None
-) -> int:
-    """Write the sweep's tables, print its summary and failures; return the exit code.
-
-    ``stopped``: why the sweep stopped launching jobs early (``sweep.fail_fast``), a line.
-    """
-    results, summary = write_sweep_tables(sweep_dir, metric, by)
-    if results.empty:
-        print(f"no jobs found under {sweep_dir}", file=sys.stderr)
-        return 1
-    print(format_summary(results, summary, metric))
-    counts = ", ".join(f"{n} {status}" for status, n in results["status"].value_counts().items())
-    print(f"\n{len(results)} jobs: {counts}")
-    print(
-        f"tables: {sweep_dir / RESULTS_CSV}  {sweep_dir / SUMMARY_CSV}  plot: {sweep_dir / 'sweep.png'}"
-    )
-    bad = results[~results["status"].isin(FINISHED)]
-    for _, row in bad.head(10).iterrows():
-        print(
-            f"  {row['status']}: {row['overrides'] or row['run_dir']}: {row['error']}",
-            file=sys.stderr,
-        )
-    if len(bad) > 10:
-        print(f"  ... and {len(bad) - 10} more (see results.csv)", file=sys.stderr)
-    if stopped:
-        print(stopped, file=sys.stderr)
-    return 0 if bad.empty and not stopped else 1
-
-
-# ---------------------------------------------------------------- a sweep's start and end
-# Shared by mlplab's sweepers (hydra/sweeper=grid, and optuna).
-
-
-class SweepFailed(Exception):
-    """A sweep ended with jobs that did not complete (their rows say why): exit status 1."""
-
-
-def check_jobs(jobs: list) -> None:
-    """Refuse a sweep in which every job's settings are invalid: one line, nothing written."""
-    if jobs and all(job.error for job in jobs):
-        raise ConfigError(jobs[0].error)
-
-
-def start_sweep(config, jobs: list) -> Path:
-    """Make the sweep folder, save its config (``multirun.yaml``) and its provenance, and
-    record its jobs."""
-    from omegaconf import OmegaConf
-
-    from . import provenance
-
-    sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
-    try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does
-        write_json(sweep_dir / provenance.PROVENANCE_FILE, provenance.record())
-        record_jobs(sweep_dir, jobs)
-    except OSError as exc:
-        raise ConfigError(
-            f"hydra.sweep.dir={str(sweep_dir)!r}: cannot write the sweep folder there ({exc.strerror})."
-        ) from None
-    return sweep_dir
-
-
-def first_failure(returns) -> str | None:
-    """``fail_fast: stopped after <overrides>: <error>`` for the first job (in job order)
-    that did not complete, if any."""
-    for ret in returns:
-        value = ret.return_value
-        if isinstance(value, dict) and value.get("status") not in FINISHED:
-            overrides = " ".join(value.get("overrides") or [])
-            return f"fail_fast: stopped after {overrides}: {value.get('error')}"
-    return None
-
-
-class finishing:
-    """``with finishing(sweep_dir, options) as end:`` the sweep's jobs, then its tables.
-
-    On the way out the tables are written and printed (``sweep.metric``, ``sweep.plot_by``
-    from ``options``); ``end.stopped`` says why the sweep stopped early, if it did. A sweep
-    with jobs that did not complete raises SweepFailed; one that crashed still gets the
-    tables of the jobs on disk, then its error. A Ctrl-C or a SIGTERM (KeyboardInterrupt)
-    gets the tables of what finished, written without a word: the command says in one
-    line how to resume.
-    """
-
-    def __init__(self, sweep_dir: Path, options) -> None:
-        self.sweep_dir, self.stopped = Path(sweep_dir), None
-        self.metric, self.by = options.get("metric", "auto"), options.get("plot_by", "depth")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, trace) -> None:
-        if disk_full(error):  # no table could be written either: the command says what is kept
-            return
-        if kind is not None and issubclass(kind, KeyboardInterrupt):
-            try:
-                write_sweep_tables(self.sweep_dir, self.metric, self.by)
-            except Exception as exc:
-                print(f"mlplab: warning: no tables ({type(exc).__name__}: {exc})", file=sys.stderr)
-            return
-        if kind is not None:  # a crash: the tables of what is on disk, then its error
-            try:
-                finish_sweep(self.sweep_dir, self.metric, self.by, self.stopped)
-            except Exception as exc:
-                print(f"mlplab: warning: no tables ({type(exc).__name__}: {exc})", file=sys.stderr)
-            return
-        code = finish_sweep(self.sweep_dir, self.metric, self.by, self.stopped)
-        if code:
-            raise SweepFailed(f"some jobs of the sweep in {self.sweep_dir} did not complete")

@@ -39,7 +39,7 @@ class GridSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from mlplab import results
+        from mlplab import sweep as lifecycle
         from mlplab.compose import JobConfigs, expand_grid
 
         grid = expand_grid([*(f"{k}={v}" for k, v in self.params.items()), *arguments])
@@ -47,7 +47,7 @@ class GridSweeper(Sweeper):
         jobs = configs.jobs(grid)
         if hasattr(self.launcher, "share"):  # it composes the same jobs: share what is composed
             self.launcher.share(configs)
-        results.check_jobs(jobs)
+        lifecycle.check_jobs(jobs)
         options = self.config.get("sweep", {})
         if options.get("plan", False):
             print(self.describe(grid, jobs))
@@ -55,16 +55,16 @@ class GridSweeper(Sweeper):
         from mlplab.loggers import check_servers
 
         check_servers([job.settings for job in jobs])  # a server that is down: before anything
-        sweep_dir = results.start_sweep(self.config, jobs)
+        sweep_dir = lifecycle.start_sweep(self.config, jobs)
         fail_fast = options.get("fail_fast", False)
         size = self.max_batch_size or len(grid)
         if fail_fast and not getattr(self.launcher, "stops_part_way", False):
             size = 1  # a launcher that cannot stop part-way gets one job at a time
         returns: list = []
-        with results.finishing(sweep_dir, options) as finish:
+        with lifecycle.finishing(sweep_dir, options) as finish:
             for first in range(0, len(grid), size):
                 returns += self.launcher.launch(grid[first : first + size], initial_job_idx=first)
-                finish.stopped = results.first_failure(returns) if fail_fast else None
+                finish.stopped = lifecycle.first_failure(returns) if fail_fast else None
                 if finish.stopped:
                     break
         return returns
