@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from mlplab import cli, loggers, provenance
-from mlplab.compose import Job
+from mlplab.lifecycle import Job
 from mlplab.results import RESULT_FILE
 
 LOGGERS = ("csv", "tensorboard", "mlflow")

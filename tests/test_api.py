@@ -259,3 +259,11 @@ def test_data_and_a_dataset_override_are_refused_together(tmp_path):
     with pytest.raises(ConfigError, match=r"^data= and dataset=iris both give the data"):
         mlplab.run({"dataset": "iris"}, data=_cancer(), target="target")
     assert not (tmp_path / "outputs").exists()
+
+
+def test_the_api_names_stay_functions_once_the_modules_behind_them_are_imported():
+    import mlplab.comparison  # noqa: F401
+    import mlplab.lifecycle  # noqa: F401
+
+    for name in mlplab.API:
+        assert callable(getattr(mlplab, name)), name

@@ -241,7 +241,7 @@ def _raise_for_width_eight(fit):
 def test_a_job_that_raises_is_recorded_and_the_rest_complete(tmp_path, monkeypatch):
     import mlplab.job
     from mlplab.cli import run
-    from mlplab.sweep import SweepFailed
+    from mlplab.lifecycle import SweepFailed
 
     monkeypatch.setattr(mlplab.job, "fit", _raise_for_width_eight(mlplab.job.fit))
     # norm=layer does not stack: each job trains alone with fit

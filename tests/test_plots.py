@@ -222,7 +222,7 @@ def test_sweep_jobs_take_the_activations_for_a_figure_only_when_they_draw_it(
     import dataclasses
 
     from mlplab import diagnostics, job
-    from mlplab.compose import Job
+    from mlplab.lifecycle import Job
     from mlplab.settings import flat
 
     taken = []

@@ -2,7 +2,7 @@
 
 ``mlplab.run``, ``mlplab.sweep``, ``mlplab.load_sweep`` and ``mlplab.load_model`` are the
 Python API (``mlplab.api``): the same runs, launchers and folders as ``mlplab-run``;
-``mlplab.compare`` is ``mlplab-compare``'s (``mlplab.compare``).
+``mlplab.compare`` is ``mlplab-compare``'s (``mlplab.comparison``).
 """
 
 from importlib.metadata import version
@@ -16,7 +16,7 @@ __all__ = ["__version__", *API]
 def __getattr__(name: str):
     # imported on first use: `import mlplab.settings` (every worker process) stays free of Hydra
     if name == "compare":
-        from .compare import compare
+        from .comparison import compare
 
         return compare
     if name in API:

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from . import cli, settings
+from .lifecycle import SweepFailed
 from .results import NOT_KNOBS, RESULT_FILE, RESULTS_CSV, SUMMARY_CSV, read_result
 from .settings import ConfigError
-from .sweep import SweepFailed
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -24,9 +24,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import environ, settings
 from .compose import check_choices, command_line, folder_name
+from .lifecycle import SweepFailed
 from .results import NOT_KNOBS, RESULT_FILE, disk_full, is_complete
 from .settings import ConfigError
-from .sweep import SweepFailed
 
 CONFIG_PATH = "pkg://mlplab.configs"
 SWEEPS = Path("outputs/sweeps")  # where a sweep's folder goes unless hydra.sweep.dir says
@@ -96,8 +96,8 @@ def _task(cfg: DictConfig, outcome: dict) -> dict | None:
     run's mistake goes into ``outcome["error"]`` for :func:`run` to raise once Hydra is
     done: raised here, Hydra would print a line of its own before it.
     """
-    from .compose import Job
     from .data import fingerprint
+    from .lifecycle import Job
     from .results import identity, move_aside, reusable
 
     hydra_cfg = HydraConfig.get()
@@ -363,8 +363,8 @@ def aggregate(argv: list[str] | None = None) -> None:
     if not args.sweep_dir.is_dir():
         print(f"mlplab: error: SWEEP_DIR {str(args.sweep_dir)!r}: no such folder.", file=sys.stderr)
         sys.exit(2)
+    from .lifecycle import finish_sweep
     from .results import collect, default_metric, heatmap
-    from .sweep import finish_sweep
 
     results = collect(args.sweep_dir)
     columns = sorted(map(str, results.columns))  # checked before anything is written
@@ -413,6 +413,6 @@ def _heatmap_of(results, args, heatmap, default_metric):
 
 def compare(argv: list[str] | None = None) -> None:
     """``mlplab-compare A.csv B.csv ...``: results side by side, joined on their knobs, with deltas."""
-    from .compare import main as compare_main
+    from .comparison import main as compare_main
 
     compare_main(argv)

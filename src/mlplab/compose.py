@@ -31,7 +31,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from . import settings
-from .settings import ConfigError, RunSettings
+from .lifecycle import Job
+from .settings import ConfigError
 
 # configs/config.yaml names each job's folder after its overrides with this resolver;
 # tests/test_compose.py checks that the YAML says exactly this.
@@ -50,19 +51,6 @@ def expand_grid(overrides: Sequence[str]) -> list[list[str]]:
     """Each job's overrides for a sweep command, in the order Hydra's basic sweeper runs them."""
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One job of a sweep: what re-runs it alone, where it writes, and its settings."""
-
-    num: int  #: its index in the sweep (hydra.job.num)
-    overrides: tuple[str, ...]  #: the task overrides: ``mlplab-run <these>`` re-runs it alone
-    run_dir: Path  #: its folder (absolute)
-    config: dict  #: its task config, flat (``section.key``), as composed
-    settings: RunSettings | None  #: None when its config is invalid
-    error: str | None = None  #: why its config is invalid (a ConfigError's line)
-    identity: str | None = None  #: what decides its result (``results.identity``), when known
 
 
 @dataclass

@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import diagnostics, grouping, loggers, provenance
-from .compose import Job
 from .data import Dataset, fingerprint, load
+from .lifecycle import Job
 from .model import count_params, resolve_init
 from .progress import ProgressBar
 from .results import (

@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import environ, settings
-from .compose import Job
+from .lifecycle import Job
 from .results import (
     FINISHED,
     HISTORY_COLUMNS,

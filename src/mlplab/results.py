@@ -231,7 +231,7 @@ def read_jobs(path: Path) -> list[dict]:
 
 
 def record_failure(job, error: str, traceback: str | None = None, started=None) -> dict:
-    """Write the result.json of a job (``compose.Job``) that failed before or while it ran."""
+    """Write the result.json of a job (``lifecycle.Job``) that failed before or while it ran."""
     from .provenance import record
 
     result = {

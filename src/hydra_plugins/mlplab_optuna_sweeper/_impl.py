@@ -36,9 +36,9 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from mlplab.lifecycle import finishing, record_jobs, start_sweep
 from mlplab.results import METRICS, TRIALS_CSV, write_rows, write_text
 from mlplab.settings import ConfigError, choose
-from mlplab.sweep import finishing, record_jobs, start_sweep
 
 if TYPE_CHECKING:
     from .optuna_sweeper import OptunaSweeper

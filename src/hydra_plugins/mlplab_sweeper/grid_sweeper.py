@@ -39,7 +39,7 @@ class GridSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from mlplab import sweep as lifecycle
+        from mlplab import lifecycle
         from mlplab.compose import JobConfigs, expand_grid
 
         grid = expand_grid([*(f"{k}={v}" for k, v in self.params.items()), *arguments])

@@ -1,4 +1,4 @@
-"""A sweep's life, shared by mlplab's sweepers (``hydra/sweeper=grid`` and ``optuna``).
+"""A sweep's jobs (``Job``) and its life, shared by mlplab's sweepers (``hydra/sweeper=grid`` and ``optuna``).
 
 Start (the folder, ``multirun.yaml``, provenance and ``jobs.jsonl``), record the jobs as
 they are launched, and finish: ``results.csv`` and ``summary.csv`` built from the job
@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,14 +35,27 @@ from .results import (
     write_json,
     write_text,
 )
-from .settings import ConfigError
+from .settings import ConfigError, RunSettings
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
+@dataclass(frozen=True)
+class Job:
+    """One job of a sweep: what re-runs it alone, where it writes, and its settings."""
+
+    num: int  #: its index in the sweep (hydra.job.num)
+    overrides: tuple[str, ...]  #: the task overrides: ``mlplab-run <these>`` re-runs it alone
+    run_dir: Path  #: its folder (absolute)
+    config: dict  #: its task config, flat (``section.key``), as composed
+    settings: RunSettings | None  #: None when its config is invalid
+    error: str | None = None  #: why its config is invalid (a ConfigError's line)
+    identity: str | None = None  #: what decides its result (``results.identity``), when known
+
+
 def record_jobs(sweep_dir: Path, jobs: Iterable) -> None:
-    """Add jobs (``compose.Job``) to the sweep's ``jobs.jsonl``: the tables list every
+    """Add jobs (``lifecycle.Job``) to the sweep's ``jobs.jsonl``: the tables list every
     launched job, those that never finished as ``incomplete`` with the overrides that
     re-run them."""
     path = Path(sweep_dir) / JOBS_FILE
