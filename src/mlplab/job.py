@@ -153,10 +153,9 @@ def _fit_alone(
             bar(epoch, row)
         if every and epoch % every == 0:
             measuring.during(model, epoch)
-        if epoch:
-            watch.progress(1)
-            if epoch < s.trainer.epochs and watch.stop():
-                raise Stopped
+        watch.progress(1)  # (fit calls it from epoch 1 on)
+        if epoch < s.trainer.epochs and watch.stop():
+            raise Stopped
 
     fitted = fit(model, data, s, loss, progress=on_epoch)
     if bar is not None:
