@@ -364,10 +364,8 @@ def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
     key_frame = results[keys].astype(str)
     done = results["status"] == "completed"
     rows = []
-    for _, index in results.groupby(
-        [key_frame[k] for k in keys], sort=False, dropna=False
-    ).groups.items():
-        block, ok = results.loc[index], results.loc[index][done.loc[index]]
+    for _, block in results.groupby([key_frame[k] for k in keys], sort=False, dropna=False):
+        ok = block[done.loc[block.index]]
         row = block.iloc[0][keys].to_dict()
         for c in outcomes:
             row[f"{c}_mean"] = ok[c].mean() if len(ok) else None
