@@ -303,6 +303,7 @@ def test_an_unsupported_sweep_names_itself_and_what_is_supported(line, message):
         (["hydra.sweeper.pruner=percentile"], "hydra.sweeper.pruner_options={} (percentile): "),
         (["hydra.sweeper.pruner=median", "+hydra.sweeper.pruner_options.warmup=3"], "hydra.sweeper.pruner_options={'warmup': 3} (median): "),
         (["hydra.sweeper.pruner=median", "hydra.sweeper.report_every=0"], "hydra.sweeper.report_every=0: give a whole number of epochs, at least 1."),
+        (["hydra.sweeper.pruner=median", "trainer.epochs=10"], "hydra.sweeper.report_every=10 with trainer.epochs=10: no trial reports before its last epoch"),
     ],
 )  # fmt: skip
 def test_a_bad_knob_or_search_space_is_one_line_and_writes_nothing(tmp_path, args, message):
@@ -487,7 +488,8 @@ def test_a_pruned_trial_leaves_its_stack_and_is_told_pruned(tmp_path):
 
 def test_a_pruner_under_a_launcher_that_runs_jobs_alone_says_it_prunes_nothing(tmp_path):
     proc = run_cli(*SEARCH, "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
-                   "hydra.sweeper.pruner=median", "hydra/launcher=basic", "hydra.sweep.dir=search",
+                   "hydra.sweeper.pruner=median", "hydra.sweeper.report_every=1",
+                   "hydra/launcher=basic", "hydra.sweep.dir=search",
                    cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (

@@ -430,6 +430,10 @@ def test_compare_leaves_a_small_noisy_difference_unresolved_and_says_how_many_ru
             ["relu/summary.csv", "tanh/summary.csv", "--log"],
             "--log needs results tables (runs), not summaries",
         ),
+        (
+            ["relu", "tanh", "--margin", "-0.01"],
+            "--margin -0.01: give the largest difference that counts as equal (> 0).",
+        ),
     ],
 )
 def test_compare_bad_input(two_sweeps, args, message):

@@ -242,6 +242,10 @@ def compare(
                 "mlplab-compare needs two or more tables to compare (or one with --by KNOB)."
             )
         labels = labels_for(paths, frames)
+    if margin is not None and not margin > 0:
+        raise ConfigError(
+            f"--margin {margin}: give the largest difference that counts as equal (> 0)."
+        )
     if metric == "auto":
         metric = default_metric(frames[0].rename(columns=lambda c: c.removesuffix("_mean")))
     joined, keys, on_log = compare_tables(frames, labels, metric, log, margin)

@@ -405,6 +405,18 @@ def check_resume(study: optuna.Study, space: SearchSpace, where: str) -> None:
             )
 
 
+def check_reports(sweeper: OptunaSweeper) -> None:
+    """A pruner needs a report before a trial's last epoch (none is made at the last): one
+    whose trials never report would prune nothing, without a word."""
+    epochs = max((job.settings.trainer.epochs for job in sweeper.probes if job.settings), default=0)
+    if sweeper.pruner != "none" and epochs <= sweeper.report_every:
+        raise ConfigError(
+            f"hydra.sweeper.report_every={sweeper.report_every} with trainer.epochs={epochs}: no "
+            f"trial reports before its last epoch, so hydra.sweeper.pruner={sweeper.pruner} "
+            "would prune nothing; give a report_every below the epochs."
+        )
+
+
 def search(sweeper: OptunaSweeper, space: SearchSpace) -> list[list[JobReturn]]:
     """Ask a batch, launch it at once, tell each trial; until n_trials or too many failures."""
     config = sweeper.config
@@ -412,6 +424,7 @@ def search(sweeper: OptunaSweeper, space: SearchSpace) -> list[list[JobReturn]]:
     options = config.get("sweep", {})
     metric = options.get("metric", "auto")
     direction = objective(sweeper.direction, metric, [job.settings for job in sweeper.probes])
+    check_reports(sweeper)
     start_sweep(config, [])  # the study's file lives in the sweep folder
     study, where = open_study(sweeper, sweep_dir, space, direction)
     # sweep.fail_fast launches nothing after a failure: the search stops there too
