@@ -98,21 +98,22 @@ def samples(table: pd.DataFrame, keys: list[str], metric: str) -> dict[tuple, Sa
     names = table[keys].astype(str) if keys else pd.DataFrame(index=table.index)
     repeats = [c for c in REPEATS if c in table.columns]
     out: dict[tuple, Sample] = {}
-    for index, rows in table.groupby([names[k] for k in keys], sort=False, dropna=False) if keys \
-            else [((), table)]:  # fmt: skip
+    groups = (
+        table.groupby([names[k] for k in keys], sort=False, dropna=False) if keys else [((), table)]
+    )
+    for index, rows in groups:
         key = index if isinstance(index, tuple) else (index,)
-        if raw:
-            ids = (
-                rows[repeats].astype(str).agg(",".join, axis=1)
-                if repeats
-                else rows.index.astype(str)
-            )
-            out[key] = Sample(values=dict(zip(ids, rows[metric].astype(float))))
+        if raw:  # each run named by its repeat (seed, fold), for pairing
+            ids = rows[repeats].astype(str).agg(",".join, axis=1) if repeats else rows.index
+            out[key] = Sample(values=dict(zip(map(str, ids), rows[metric].astype(float))))
         else:
-            std = rows.get(f"{metric}_std", pd.Series([math.nan] * len(rows), index=rows.index))
-            n = rows["n"] if "n" in rows.columns else pd.Series([1] * len(rows), index=rows.index)
-            out[key] = Sample(moments=(float(rows[f"{metric}_mean"].iloc[0]),
-                                       float(std.iloc[0]), int(n.iloc[0])))  # fmt: skip
+            first = rows.iloc[0]
+            moments = (
+                first[f"{metric}_mean"],
+                first.get(f"{metric}_std", math.nan),
+                first.get("n", 1),
+            )
+            out[key] = Sample(moments=(float(moments[0]), float(moments[1]), int(moments[2])))
     return out
 
 
