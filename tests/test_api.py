@@ -242,8 +242,10 @@ def test_a_sweep_on_arrays_resumes_with_the_same_data_and_never_mixes_other_data
         (lambda f: (f.to_numpy()[:, :-1], f.to_numpy()[:, -1], f.to_numpy()[:, :-1]), None,
          r"^data: give a pandas DataFrame"),
         (lambda f: f.to_numpy(), None, r"^data: give a pandas DataFrame .*; got ndarray\.$"),
+        (lambda f: {"X": f.to_numpy()}, None, r"^data: give a pandas DataFrame .*; got dict\.$"),
     ],
-    ids=["no-target", "unknown-target", "object-column", "nan", "lengths", "three-arrays", "one-array"],
+    ids=["no-target", "unknown-target", "object-column", "nan", "lengths", "three-arrays", "one-array",
+         "dict"],
 )  # fmt: skip
 def test_bad_data_from_python_is_one_config_error_and_writes_nothing(
     tmp_path, make, target, message

@@ -54,7 +54,7 @@ def run(overrides: Overrides = (), data=None, target: str | None = None) -> dict
     if data is not None:
         given = [a.split("=", 1)[1].strip("'\"") for a in args if a.startswith("hydra.run.dir=")]
         folder = Path(given[-1]) if given else cli.new_run_dir()
-        written, args = _with_data(args, data, target, folder)
+        written, args = _with_data(args, _checked_data(data, target), folder)
         args = args if given else [*args, f"hydra.run.dir={_quoted(folder)}"]
     try:
         with _mistakes_as_config_errors(), _logging_restored():
@@ -84,7 +84,7 @@ def sweep(overrides: Overrides = (), data=None, target: str | None = None) -> pd
         folder = cli.sweep_dir_of([*args, f"data={digest}"])
         args = [*(a for a in args if not a.startswith("hydra.sweep.dir=")),
                 f"hydra.sweep.dir={_quoted(folder)}"]  # fmt: skip
-        _, args = _with_data(args, arrays, None, folder, digest)
+        _, args = _with_data(args, arrays, folder, digest)
     try:
         with _mistakes_as_config_errors(), _logging_restored():
             folder = cli.run(["-m", *args])
@@ -103,10 +103,11 @@ def sweep(overrides: Overrides = (), data=None, target: str | None = None) -> pd
 DATA_FILE = "data-{}.npz"  # a notebook's data, in its run's or sweep's folder
 
 
-def _checked_data(data, target):
+def _checked_data(data, target) -> dict:
+    """``data`` as the arrays of an .npz file, checked as a file is (``data.from_python``)."""
     from .data import from_python
 
-    return data if isinstance(data, dict) else from_python(data, target)
+    return from_python(data, target)
 
 
 def _digest(arrays: dict) -> str:
@@ -121,8 +122,8 @@ def _digest(arrays: dict) -> str:
     return h.hexdigest()
 
 
-def _with_data(args: list[str], data, target, folder: Path, digest: str | None = None):
-    """(the data file, the overrides that train on it): ``data`` checked, then written once
+def _with_data(args: list[str], arrays: dict, folder: Path, digest: str | None = None):
+    """(the data file, the overrides that train on it): the checked ``arrays`` written once
     into ``folder`` (the same content is not written again; other data there is refused)."""
     import numpy as np
 
@@ -135,7 +136,6 @@ def _with_data(args: list[str], data, target, folder: Path, digest: str | None =
     ]
     if clash:
         raise ConfigError(f"data= and {clash[0]} both give the data: give one of them.")
-    arrays = _checked_data(data, target)
     digest = digest or _digest(arrays)
     path = Path(folder) / DATA_FILE.format(digest)
     others = sorted(p.name for p in Path(folder).glob(DATA_FILE.format("*")) if p != path)
