@@ -104,7 +104,9 @@ def test_mean_ci_and_half_width_are_the_t_interval_of_a_mean():
 
 @pytest.mark.parametrize(
     "value, error, text",
-    [(0.03665, 0.0218, "0.037 ± 0.022"), (2e10, 4.22e9, "2e+10 ± 4.2e+09"),
+    [(0.03665, 0.0218, "0.037 ± 0.022"), (2e10, 4.22e9, "(2.00 ± 0.42)e+10"),
+     (2.22e-10, 3.0e-11, "(2.22 ± 0.30)e-10"), (5e-8, 0.2, "0.00 ± 0.20"),
+     (1.8, 1e-15, "1.8 ± 0"),
      (123.456, 7.8, "123.5 ± 7.8"), (0.9, 0.0, "0.9 ± 0"), (float("nan"), 1.0, "-")],
 )  # fmt: skip
 def test_plus_minus_gives_two_significant_digits_of_error(value, error, text):

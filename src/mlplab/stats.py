@@ -176,18 +176,21 @@ def decide(diff: Difference, margin: float | None = None) -> str:
 
 def plus_minus(value: float, error: float) -> str:
     """``value ± error`` with two significant digits in the error and the value given to
-    the same decimal place (0.0367 ± 0.022 -> "0.037 ± 0.022")."""
+    the same decimal place (0.0367 ± 0.022 -> "0.037 ± 0.022"); very large or very small
+    numbers share one power of ten ("(2.00 ± 0.42)e+10")."""
     if not math.isfinite(value):
         return "-"
     if not math.isfinite(error):
         return f"{value:.4g}"
-    if error == 0:
+    if error <= 1e-9 * abs(value) or error == 0:  # no spread, or rounding's only
         return f"{value:.4g} ± 0"
     places = 1 - math.floor(math.log10(error))
-    if places >= 0 and abs(value) < 1e6:
+    if -6 <= places <= 6 and abs(value) < 1e6:
+        places = max(places, 0)
         return f"{value:.{places}f} ± {error:.{places}f}"
-    digits = max(1, math.floor(math.log10(abs(value))) + places + 1) if value else 1
-    return f"{value:.{digits}g} ± {error:.2g}"
+    power = math.floor(math.log10(max(abs(value), error)))
+    scale = 10.0**power
+    return f"({plus_minus(value / scale, error / scale)})e{power:+03d}"
 
 
 def interval(estimate: float, low: float, high: float, signed: bool = True) -> str:
@@ -197,7 +200,7 @@ def interval(estimate: float, low: float, high: float, signed: bool = True) -> s
         return "-"
     half = (high - low) / 2 if math.isfinite(low) and math.isfinite(high) else math.nan
     sign = "+" if signed else ""
-    if not math.isfinite(half) or half <= 0 or abs(estimate) >= 1e6:
+    if not math.isfinite(half) or half <= 1e-9 * abs(estimate) or abs(estimate) >= 1e6:
         text = f"{estimate:{sign}.3g}"
         return text if not math.isfinite(half) else f"{text} [{low:{sign}.3g}, {high:{sign}.3g}]"
     places = max(0, 1 - math.floor(math.log10(half)))
