@@ -143,6 +143,14 @@ def test_test_fraction_makes_a_test_split():
     assert (len(d.X_train), len(d.X_val), len(d.X_test)) == (210, 60, 30)
 
 
+def test_folds_replace_val_fraction_beside_a_large_test_split():
+    # 0.9 test + the default 0.2 val would leave nothing, but folds replace val_fraction
+    d = load(dataset("dataset=two_moons", "dataset.test_fraction=0.9", "dataset.folds=5"))
+    assert (len(d.X_train), len(d.X_val), len(d.X_test)) == (24, 6, 270)
+    with pytest.raises(ConfigError, match=r"val_fraction \+ dataset\.test_fraction must be < 1"):
+        dataset("dataset=two_moons", "dataset.test_fraction=0.9")
+
+
 # ---------------------------------------------------------------- user files
 
 

@@ -380,7 +380,7 @@ def validate(s: RunSettings) -> RunSettings:
         raise ConfigError(f"trainer.threads must be a positive integer or null, got {t.threads}.")
     _check_range("dataset.val_fraction", d.val_fraction, 0.0, 1.0, hi_open=True)
     _check_range("dataset.test_fraction", d.test_fraction, 0.0, 1.0, hi_open=True)
-    if d.val_fraction + d.test_fraction >= 1.0:
+    if (0.0 if d.folds else d.val_fraction) + d.test_fraction >= 1.0:  # folds replace val
         raise ConfigError(
             f"dataset.val_fraction + dataset.test_fraction must be < 1 (nothing left to train on), "
             f"got {d.val_fraction} + {d.test_fraction}."
