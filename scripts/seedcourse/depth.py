@@ -101,10 +101,10 @@ def e12(s: dict[str, Sweep]) -> Finding:
                 "network": h,
                 "layers": len(widths(h)),
                 "params": params(1, widths(h), 1),
-                "train MSE": cell(sweep.est("train_loss", hidden=h), "{:.4f}"),
-                "val MSE": cell(val[h], "{:.4f}"),
+                "train MSE": cell(sweep.est("train_loss", hidden=h)),
+                "val MSE": cell(val[h]),
                 "share of variance explained": f"{100 * (1 - val[h].mean / variance):.0f}%",
-                "linear pieces": cell(sweep.est("linear_regions", hidden=h), "{:.0f}"),
+                "linear pieces": cell(sweep.est("linear_regions", hidden=h)),
                 "n": val[h].n,
             }
         )
@@ -125,8 +125,8 @@ def e12(s: dict[str, Sweep]) -> Finding:
                 f"trained, at {params(1, widths(deep), 1)} parameters, {deep} fits it better than "
                 f"{shallow} (and better than predicting the mean)",
                 [
-                    better("", val[deep], val[shallow], (deep, shallow), fmt="{:.4f}"),
-                    beyond("", val[deep], variance, (deep, "the mean's"), fmt="{:.4f}"),
+                    better("", val[deep], val[shallow], (deep, shallow), log=True),
+                    beyond("", val[deep], variance, (deep, "the mean's")),
                 ],
             )
         )
@@ -160,7 +160,7 @@ def e12(s: dict[str, Sweep]) -> Finding:
             ylabel="validation MSE",
             ylim=(-0.005, 1.25 * variance),
         )
-        axes[0].legend(fontsize=7)
+        axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
         ax = axes[1]
         line = torch.linspace(0, 1, 2000)[:, None]
         std = sawtooth_points(standardize=True)[0]  # the trained nets read standardized x
@@ -179,13 +179,15 @@ def e12(s: dict[str, Sweep]) -> Finding:
                     label=f"{h}, best of its runs",
                 )
         ax.set(xlabel="x", ylabel="y", xlim=(0, 1))
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
         figures.save(fig, path, f"E12: the tent map composed {E12_K} times ({2**E12_K} pieces)")
 
+    explained = {h: f"{100 * (1 - val[h].mean / variance):.0f}%" for h in E12_PAIRS[-1]}
     return Finding(
         parts,
-        f"val MSE at 385 params: deep {val[E12_PAIRS[-1][0]].text('{:.3f}')}, shallow "
-        f"{val[E12_PAIRS[-1][1]].text('{:.3f}')}; hand-set 37 params: 0",
+        f"hand-set {E12_K} × 2 ({params(1, [2] * E12_K, 1)} params): MSE 0, {exact_regions} "
+        f"pieces; trained at 385 params, share of variance explained: deep "
+        f"{explained[E12_PAIRS[-1][0]]}, shallow {explained[E12_PAIRS[-1][1]]} (n={val[E12_PAIRS[-1][0]].n})",
         table(rows),
         figure,
         notes=f"The sawtooth has {2**E12_K} linear pieces on [0, 1]; 1024 points (16 per piece), 20% "
@@ -208,10 +210,28 @@ E13_BLOCKS = {
 }
 
 
+def collapsed(sweep: Sweep, hidden: str, dropout: float) -> tuple[int, int, float]:
+    """(runs whose trained net gives every validation point one class, runs, the share of
+    the validation split in its most common class)."""
+    from mlplab.data import load
+
+    runs = sweep.rows(hidden=hidden, model__dropout=dropout)["run_dir"]
+    one = 0
+    for run_dir in runs:
+        model, run = sweep.model(run_dir)
+        data = load(run.dataset)
+        model.eval()
+        with torch.no_grad():
+            one += int(model(data.X_val).argmax(1).unique().numel() == 1)
+    counts = torch.bincount(data.y_val.reshape(-1).long())
+    return one, len(runs), (counts.max() / counts.sum()).item()
+
+
 def e13(s: dict[str, Sweep]) -> Finding:
     res, plain = s["residual"], s["residual_plain"]
     rv = {d: res.est("val_acc", depth=d) for d in E13_BLOCKS}
-    pv = {d: plain.est("val_acc", hidden=h) for d, h in E13_BLOCKS.items()}
+    pv = {d: plain.est("val_acc", hidden=h, model__dropout=0.1) for d, h in E13_BLOCKS.items()}
+    p0 = {d: plain.est("val_acc", hidden=h, model__dropout=0.0) for d, h in E13_BLOCKS.items()}
     rows = [
         {
             "blocks": d,
@@ -219,7 +239,8 @@ def e13(s: dict[str, Sweep]) -> Finding:
             "residual: val acc": pct(rv[d]),
             "plain: hidden": f"{2 * d} × {widths(h)[0]}",
             "plain: params": int(plain.rows(hidden=h)["params"].iloc[0]),
-            "plain: val acc": pct(pv[d]),
+            "plain, dropout 0.1: val acc": pct(pv[d]),
+            "plain, no dropout: val acc": pct(p0[d]),
             "n": rv[d].n,
         }
         for d, h in E13_BLOCKS.items()
@@ -227,55 +248,100 @@ def e13(s: dict[str, Sweep]) -> Finding:
     lo, hi = min(E13_BLOCKS), max(E13_BLOCKS)
     parts = [
         better(
-            f"at {hi} blocks the residual MLP beats a plain MLP of the same size",
+            f"at {hi} blocks the residual MLP beats a plain MLP of the same size with dropout "
+            "after every layer (as inside the blocks)",
             rv[hi],
             pv[hi],
-            ("residual", "plain"),
+            ("residual", "plain, dropout 0.1"),
             lower=False,
-            fmt="{:.3f}",
+            scale=100,
+            unit=" points",
+        ),
+        better(
+            f"at {hi} blocks the residual MLP beats a plain MLP of the same size without dropout",
+            rv[hi],
+            p0[hi],
+            ("residual", "plain, no dropout"),
+            lower=False,
+            scale=100,
+            unit=" points",
         ),
         no_better(
-            f"residual blocks train deeper: {lo} blocks no better than {hi}",
+            f"residual blocks train deeper: {lo} blocks are no better than {hi} (by 2 points "
+            "or more)",
             rv[lo],
             rv[hi],
             (f"{lo} blocks", f"{hi} blocks"),
+            margin=0.02,
             lower=False,
-            fmt="{:.3f}",
+            scale=100,
+            unit=" points",
         ),
         better(
-            f"without skips depth hurts: the plain MLP at {2 * lo} layers beats it at {2 * hi}",
-            pv[lo],
-            pv[hi],
+            f"without skips depth hurts: the plain MLP without dropout at {2 * lo} layers beats "
+            f"it at {2 * hi}",
+            p0[lo],
+            p0[hi],
             (f"{2 * lo} layers", f"{2 * hi} layers"),
             lower=False,
-            fmt="{:.3f}",
+            scale=100,
+            unit=" points",
         ),
     ]
+    deep = E13_BLOCKS[hi]
+    one, runs, majority = collapsed(plain, deep, 0.1)
+    one0, runs0, _ = collapsed(plain, deep, 0.0)
+    config = res.result(res.done["run_dir"].iloc[0])["config"]
+    epochs, init = config["trainer.epochs"], config["model.init"]
 
     def figure(path):
-        fig, (ax,) = figures.panels()
+        fig, (ax,) = figures.panels(width=7.0)
         r = res.done.assign(layers=res.done["depth"] * 2, kind="residual (pre-LN blocks)")
-        p = plain.done.assign(layers=plain.done["depth"], kind="plain, same parameters")
-        figures.points(ax, pd.concat([r, p]), "layers", "val_acc", by="kind", scale=100)
+        p = plain.done.assign(
+            layers=plain.done["depth"],
+            kind=plain.done["model.dropout"].map(
+                lambda v: "plain, dropout 0.1" if v > 0 else "plain, no dropout"
+            ),
+        )
+        figures.points(
+            ax,
+            pd.concat([r, p]),
+            "layers",
+            "val_acc",
+            by="kind",
+            order=["residual (pre-LN blocks)", "plain, dropout 0.1", "plain, no dropout"],
+            scale=100,
+        )
+        ax.axhline(100 / 3, color="0.5", ls=":", lw=1, label="chance (3 classes)")
         ax.set(
             xticks=[4, 16, 32],
+            ylim=(0, 101),
             xlabel="Linear layers in the body (2 per residual block)",
             ylabel="validation accuracy (%)",
         )
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         figures.save(fig, path, "E13: residual against plain MLPs of equal size (spiral)")
 
     return Finding(
         parts,
-        f"{hi} blocks: residual {pct(rv[hi])}, plain {pct(pv[hi])} (n={rv[hi].n})",
+        f"{hi} blocks: residual {pct(rv[hi])}, plain {pct(pv[hi])} with dropout, "
+        f"{pct(p0[hi])} without (n={rv[hi].n})",
         table(rows),
         figure,
-        notes="Both have LayerNorm, GELU and dropout 0.1, AdamW lr 1e-3, wd 1e-4, batch 32, 100 "
-        "epochs, on CS231n's 3-arm spiral (the seed names no task). A residual block is LayerNorm → "
-        "Linear(32, 128) → GELU → dropout → Linear(128, 32) plus the skip: two Linear layers and "
-        "8416 parameters; the plain baseline has as many Linear layers (two per block) of the width "
-        "that gives about as many parameters (within 2%). What differs is the skips and the "
-        "blocks' 4× bottleneck shape.",
+        more=f"**The collapse.** With dropout 0.1 after each of its {2 * hi} layers, the plain "
+        f"MLP gives every validation point the same class in {one} of {runs} runs (without "
+        f"dropout: {one0} of {runs0}). Its accuracy is then the share of the validation split's "
+        f"most common class, {100 * majority:.1f}%, which can lie below chance (33.3%) on a "
+        "split whose classes are not balanced: the network has stopped using its input. Its "
+        f"training loss ends at {cell(plain.est('train_loss', hidden=deep, model__dropout=0.1))}, "
+        "against ln 3 = 1.099 for a uniform guess.",
+        notes=f"Both have LayerNorm and GELU, AdamW lr 1e-3, wd 1e-4, batch 32, {epochs} epochs, "
+        f"nn.Linear's own init (model.init={init}), on CS231n's 3-arm spiral (the seed names no "
+        "task). A residual block is LayerNorm → Linear(32, 128) → GELU → dropout → Linear(128, 32) "
+        "plus the skip: two Linear layers and 8416 parameters, its dropout off the skip path. The "
+        "plain controls have as many Linear layers (two per block) of the width that gives about "
+        "as many parameters (within 2%), with dropout 0.1 after every layer (in the main path) "
+        "or none. What differs is the skips and the blocks' 4× bottleneck shape.",
     )
 
 

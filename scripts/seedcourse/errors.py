@@ -113,6 +113,16 @@ def _e6() -> Correction:
     )
 
 
+def _e14() -> Correction:
+    bound = regions_bound(16, 2)
+    return Correction(
+        f"on a 2-D input one layer of 16 ReLUs has at most 1 + 16 + C(16, 2) = **{bound}** "
+        "regions (16 + 1 is the bound for a 1-D input)",
+        "the hyperplane-arrangement bound, by formula (math.comb)",
+        bound != 17,
+    )
+
+
 def _e7() -> Correction:
     deep, wide = params(1, [4, 4, 4], 1), params(1, [8], 1)
     return Correction(
@@ -279,6 +289,12 @@ SEED_ERRORS = [
         "E12",
         "“each layer of a ReLU network can at most double the number of linear regions”",
     ),
+    SeedError(
+        14,
+        "002",
+        "E17",
+        "“With 16 ReLU neurons, we get 17 linear regions” for the two-moons plane (a 2-D input)",
+    ),
 ]
 
 _COMPUTE = {
@@ -295,6 +311,7 @@ _COMPUTE = {
     11: _e11,
     12: _e12,
     13: _e13,
+    14: _e14,
 }
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlplab import stats
+
 from .sweeps import Sweep
-from .verdicts import Estimate, Part
+from .verdicts import Estimate, Part, combined
 
 
 @dataclass
@@ -53,15 +55,19 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
 
-def cell(e: Estimate, fmt: str = "{:.4g}", scale: float = 1.0, unit: str = "") -> str:
-    """``mean ± std`` (n goes in its own column)."""
+def cell(e: Estimate, scale: float = 1.0, unit: str = "") -> str:
+    """``mean ± std`` over runs, two significant digits in the std (n goes in its own
+    column)."""
     if e.n == 0:
         return "—"
-    return f"{fmt.format(e.mean * scale)}{unit} ± {fmt.format(e.std * scale)}{unit}"
+    if e.n == 1:
+        return f"{e.mean * scale:.4g}{unit}"
+    text = stats.plus_minus(e.mean * scale, e.std * scale)
+    return text.replace(" ± ", f"{unit} ± ") + unit if unit else text
 
 
 def pct(e: Estimate) -> str:
-    return cell(e, "{:.1f}", 100, "%")
+    return cell(e, 100, "%")
 
 
 def table(rows: list[dict]) -> str:
@@ -75,12 +81,13 @@ def grouped(group: str, parts: list[Part]) -> list[Part]:
 
 def half(e: Estimate) -> Estimate:
     """An MSE estimate in the seeds' units, 0.5·MSE."""
-    return Estimate(e.mean / 2, e.std / 2, e.n)
+    return Estimate(e.mean / 2, e.std / 2, e.n, tuple(v / 2 for v in e.values), e.keys)
 
 
 def all_of(claim: str, parts: list[Part]) -> Part:
-    """One part that holds when each of ``parts`` (comparisons behind one sentence) holds."""
-    return Part(claim, all(p.holds for p in parts), "; ".join(p.evidence for p in parts))
+    """One part made of ``parts`` (comparisons behind one sentence): it holds when each
+    holds, and is refuted when one is."""
+    return Part(claim, combined([p.state for p in parts]), "; ".join(p.evidence for p in parts))
 
 
 def widths(hidden: str) -> list[int]:

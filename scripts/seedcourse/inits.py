@@ -21,10 +21,11 @@ from .experiment import (
 from .sweeps import Sweep
 from .verdicts import (
     better,
+    difference,
     estimate,
     every,
-    matches,
     no_better,
+    ratio_matches,
 )
 
 # ---------------------------------------------------------------- E3 initialization
@@ -54,39 +55,38 @@ def e3(s: dict[str, Sweep]) -> Finding:
             "init": k,
             "epoch 0 (seed)": a if a is not None else "—",
             "epoch 99 (seed)": b if b is not None else "—",
-            "epoch 0 (mlplab)": cell(start[k], "{:.4f}"),
-            "epoch 100 (mlplab)": cell(end[k], "{:.4f}"),
+            "epoch 0 (mlplab)": cell(start[k]),
+            "epoch 100 (mlplab)": cell(end[k]),
             "n": end[k].n,
         }
         for k, (a, b) in E3_SEED.items()
     ]
-    small = sweep.per_run_at("train_loss", 100, **E3_WHERE["N(0, 0.01²)"])
-    he = sweep.per_run_at("train_loss", 100, **E3_WHERE["He"])
-    ratio = estimate(small[: len(he)] / he[: len(small)])  # runs paired by seed number
+    small, he = end["N(0, 0.01²)"], end["He"]
+    ratio = difference(small, he, log=True)  # paired by seed: the ratio of geometric means
     others = [k for k in E3_WHERE if k != "N(0, 1)"]
     parts = [
         all_of(
-            "He reaches a lower loss than both naive inits (σ = 0.01 and σ = 1)",
-            [
-                better("", end["He"], end[k], ("He", k), fmt="{:.4f}")
-                for k in ("N(0, 0.01²)", "N(0, 1)")
-            ],
+            "He is best for ReLU: it ends below every other scheme (epoch 100)",
+            [better("", he, end[k], ("He", k), log=True) for k in E3_WHERE if k != "He"],
         ),
         better(
             "Xavier is slightly worse than He",
-            end["He"],
+            he,
             end["Xavier"],
             ("He", "Xavier"),
-            fmt="{:.4f}",
+            log=True,
         ),
-        matches(
-            "small random init ends 4× above He (the seed's “4× slower”: 0.0984/0.0244)", ratio, 4.0
+        ratio_matches(
+            "small random init ends 4× above He (the seed's “4× slower”: 0.0984/0.0244)",
+            ratio,
+            4.0,
         ),
         all_of(
             "large random init starts with the highest loss",
-            [better("", start[k], start["N(0, 1)"], (k, "N(0, 1)"), fmt="{:.3f}") for k in others],
+            [better("", start[k], start["N(0, 1)"], (k, "N(0, 1)"), log=True) for k in others],
         ),
     ]
+    arithmetic = small.mean / he.mean
 
     def figure(path):
         fig, (ax,) = figures.panels(width=6.5)
@@ -100,7 +100,7 @@ def e3(s: dict[str, Sweep]) -> Finding:
             for _, row in h.iterrows()
         ]
         h["half_mse"] = h["train_loss"] / 2
-        figures.curves(ax, h, "half_mse", "scheme", order=list(E3_WHERE))
+        figures.curves(ax, h, "half_mse", "scheme", order=list(E3_WHERE), log=True)
         for i, (a, b) in enumerate(E3_SEED.values()):
             if b is not None:
                 ax.plot(
@@ -111,20 +111,23 @@ def e3(s: dict[str, Sweep]) -> Finding:
                     color=figures.COLOURS[i],
                     label="the seed (epochs 0, 99)" if i == 0 else None,
                 )
-        ax.set(yscale="log", xlabel="epoch (per-sample SGD)", ylabel="training loss, 0.5·MSE")
-        ax.legend(fontsize=8)
+        ax.set(xlabel="epoch (per-sample SGD)", ylabel="training loss, 0.5·MSE")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         figures.save(fig, path, "E3: initialization on the diagonal flip (4→8→4, ReLU)")
 
     return Finding(
         parts,
-        f"0.5·MSE at epoch 100: He {end['He'].text('{:.4f}')}, σ=0.01 {end['N(0, 0.01²)'].text('{:.4f}')}",
+        f"0.5·MSE at epoch 100: He {end['He'].text()}, σ=0.01 {end['N(0, 0.01²)'].text()}",
         table(rows),
         figure,
         notes="Losses in the seed's units (0.5·MSE). The seed's epoch-0 loss is the running mean "
         "over its first epoch of per-sample SGD; mlplab's epoch 0 is the network as drawn, before "
         "any step, hence its larger epoch-0 numbers for the wide inits. The seed does not show the "
-        "network behind this table; mlplab uses E1's 4→8→4 with E1's training. The ratio part "
-        f"pairs runs by seed number: σ=0.01 over He, {ratio.text('{:.2f}')}.",
+        "network behind this table; mlplab uses E1's 4→8→4 with E1's training. The “4×” is "
+        "read as a ratio of geometric means, paired by seed, on the log scale: a mean of per-seed "
+        "ratios would be inflated by the runs whose He loss is near zero. The ratio of the "
+        f"arithmetic means is {arithmetic:.2g}. PyTorch's default init (nn.Linear's own, which "
+        "the seed calls He: seed error 2) is part of “every other scheme”.",
     )
 
 
@@ -165,8 +168,8 @@ def e9(s: dict[str, Sweep]) -> Finding:
                 "init": label,
                 "weight std": f"{std:.4g}",
                 "expected gain per layer, std·√(256/2)": f"{std * math.sqrt(128):.3g}",
-                "measured gain per layer": cell(gain, "{:.3g}"),
-                "mean |activation|, layer 10 / input's": cell(estimate(per_run), "{:.3g}"),
+                "measured gain per layer": cell(gain),
+                "mean |activation|, layer 10 / input's": cell(estimate(per_run)),
                 "n": gain.n,
             }
         )
@@ -202,10 +205,10 @@ def e9(s: dict[str, Sweep]) -> Finding:
                 "init_label",
                 x="layer",
                 styles={label: {"color": figures.COLOURS[i]}},
+                log=True,
             )
         ax.axhline(1.0, color="k", lw=0.8, ls=":")
         ax.set(
-            yscale="log",
             xlabel="hidden layer (width 256, ReLU, no training)",
             ylabel="mean |activation| / the input's",
         )
@@ -215,7 +218,7 @@ def e9(s: dict[str, Sweep]) -> Finding:
     return Finding(
         parts,
         "mean |activation|, layer 10 over input: "
-        + ", ".join(f"{k} {estimate(v).text('{:.2g}')}" for k, v in last.items() if k != "Xavier"),
+        + ", ".join(f"{k} {estimate(v).text()}" for k, v in last.items() if k != "Xavier"),
         table(rows),
         figure,
         notes="The seed prints the output's mean |activation|; mlplab's layers.csv records it per "
@@ -253,30 +256,37 @@ def e11(s: dict[str, Sweep]) -> Finding:
                 at[("relu", deep)],
                 at[("sigmoid", deep)],
                 ("relu", "sigmoid"),
+                log=True,
             ),
             better(
                 f"depth {deep}: tanh learns slower than ReLU",
                 at[("relu", deep)],
                 at[("tanh", deep)],
                 ("relu", "tanh"),
+                log=True,
             ),
             better(
                 f"sigmoid slows with depth: depth {deep} behind depth {shallow}",
                 at[("sigmoid", shallow)],
                 at[("sigmoid", deep)],
                 (f"depth {shallow}", f"depth {deep}"),
+                log=True,
             ),
             better(
                 f"tanh slows with depth: depth {deep} behind depth {shallow}",
                 at[("tanh", shallow)],
                 at[("tanh", deep)],
                 (f"depth {shallow}", f"depth {deep}"),
+                log=True,
             ),
             no_better(
-                f"ReLU does not slow with depth: depth {shallow} not ahead of depth {deep}",
+                f"ReLU does not slow with depth: depth {shallow} not ahead of depth {deep} (its "
+                "loss not below half of depth 10's)",
                 at[("relu", shallow)],
                 at[("relu", deep)],
                 (f"depth {shallow}", f"depth {deep}"),
+                margin=1.0,
+                log=True,
             ),
         ],
     )
@@ -294,6 +304,8 @@ def e11(s: dict[str, Sweep]) -> Finding:
                 frac[("He", 0.01)],
                 ("lr 1.0", "lr 0.01"),
                 lower=False,
+                scale=100,
+                unit=" points",
             ),
             better(
                 "a poor init kills units: N(0, 1) above He (lr 0.01)",
@@ -301,6 +313,8 @@ def e11(s: dict[str, Sweep]) -> Finding:
                 frac[("He", 0.01)],
                 ("N(0, 1)", "He"),
                 lower=False,
+                scale=100,
+                unit=" points",
             ),
             better(
                 "a poor init kills units: N(0, 0.01²) above He (lr 0.01)",
@@ -308,6 +322,8 @@ def e11(s: dict[str, Sweep]) -> Finding:
                 frac[("He", 0.01)],
                 ("N(0, 0.01²)", "He"),
                 lower=False,
+                scale=100,
+                unit=" points",
             ),
         ],
     )
@@ -315,12 +331,12 @@ def e11(s: dict[str, Sweep]) -> Finding:
     for a in E11_ACTS:
         row = {"activation": a}
         for d in E11_DEPTHS:
-            row[f"BCE@{E11_EPOCH}, depth {d}"] = cell(at[(a, d)], "{:.3f}")
+            row[f"BCE@{E11_EPOCH}, depth {d}"] = cell(at[(a, d)])
         row[f"val acc, depth {deep}"] = pct(
             acts.est("val_acc", activation=a, hidden=E11_DEPTHS[deep])
         )
         row[f"grad ratio first/output at init, depth {deep}"] = cell(
-            acts.est("grad_ratio_first_last_init", activation=a, hidden=E11_DEPTHS[deep]), "{:.2g}"
+            acts.est("grad_ratio_first_last_init", activation=a, hidden=E11_DEPTHS[deep])
         )
         row["n"] = at[(a, deep)].n
         rows.append(row)
@@ -329,16 +345,18 @@ def e11(s: dict[str, Sweep]) -> Finding:
         row = {"init": k}
         for lr in E11_LRS:
             e, runs = frac[(k, lr)], len(dead.rows(completed=False, lr=lr, **w))
-            row[f"lr {lr}"] = cell(e, "{:.2f}") + (
+            row[f"lr {lr}"] = cell(e) + (
                 f" ({runs - e.n} of {runs} diverged)" if e.n < runs else ""
             )
-        row["dead at init (lr 0.01)"] = cell(dead.est("dead_fraction_init", lr=0.01, **w), "{:.2f}")
+        row["dead at init (lr 0.01)"] = cell(dead.est("dead_fraction_init", lr=0.01, **w))
         dead_rows.append(row)
 
     def figure(path):
         fig, axes = figures.panels(2, width=5.2)
         frame = acts.history[acts.history["epoch"] == E11_EPOCH]
-        figures.points(axes[0], frame, "depth", "train_loss", by="activation", order=E11_ACTS)
+        figures.points(
+            axes[0], frame, "depth", "train_loss", by="activation", order=E11_ACTS, log=True
+        )
         axes[0].set(
             xlabel="hidden layers (width 16)",
             ylabel=f"training BCE at epoch {E11_EPOCH}",
@@ -366,8 +384,8 @@ def e11(s: dict[str, Sweep]) -> Finding:
 
     return Finding(
         saturation + dying,
-        f"depth 10, BCE@{E11_EPOCH}: relu {at[('relu', deep)].text('{:.3f}')}, sigmoid "
-        f"{at[('sigmoid', deep)].text('{:.3f}')}",
+        f"depth 10, BCE@{E11_EPOCH}: relu {at[('relu', deep)].text()}, sigmoid "
+        f"{at[('sigmoid', deep)].text()}",
         table(rows),
         figure,
         notes="a: each activation with its auto init (He for the ReLU family, Xavier for tanh and "

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from .errors import SEED_ERRORS, compute
 from .experiment import Experiment, Finding, markdown
 from .sweeps import Sweep
-from .verdicts import CRITERION, PENDING, verdict
+from .verdicts import CRITERION, HOLDS, PENDING, REFUTED, UNSHOWN, verdict
 
-MARK = {True: "✅", False: "❌"}
+MARK = {HOLDS: "✅", REFUTED: "❌", UNSHOWN: "❔"}
 
 
 @dataclass
@@ -106,7 +106,7 @@ def section(o: Outcome) -> str:
         parts = [p for p in f.parts if p.group == group]
         if group:
             lines += [f"*{group}: {verdict(parts)}*", ""]
-        lines += [f"- {MARK[p.holds]} {p.claim} — {p.evidence}" for p in parts]
+        lines += [f"- {MARK[p.state]} {p.claim} — {p.evidence}" for p in parts]
         lines.append("")
     if e.errors:
         lines += ["**Seed errors here:**", ""]

@@ -15,6 +15,7 @@ import pandas as pd
 from .verdicts import Estimate, estimate
 
 ROOT = Path(__file__).resolve().parents[2]
+PAIRING = ("seed", "dataset.fold", "dataset.seed")  #: what a run shares with its pair
 
 
 class SweepFailed(RuntimeError):
@@ -71,8 +72,15 @@ class Sweep:
         return matching(self.done if completed else self.results, where, self.name)
 
     def est(self, metric: str, **where) -> Estimate:
-        """``metric`` over the completed runs matching ``where``: mean, std, n."""
-        return estimate(self.rows(**where)[metric])
+        """``metric`` over the completed runs matching ``where``: mean, std, n, with each
+        run's key (seed, fold, data draw) for paired intervals."""
+        rows = self.rows(**where)
+        return estimate(rows[metric], self.keys(rows))
+
+    def keys(self, rows: pd.DataFrame) -> list[tuple]:
+        """Each row's run key: what two conditions share when their runs pair up."""
+        columns = [c for c in PAIRING if c in rows.columns]
+        return [tuple(r) for r in rows[columns].astype(str).itertuples(index=False)]
 
     def values(self, metric: str, **where) -> np.ndarray:
         return self.rows(**where)[metric].to_numpy(dtype=float)
@@ -88,12 +96,17 @@ class Sweep:
 
     def at_epoch(self, metric: str, epoch: int, **where) -> Estimate:
         """``metric`` at ``epoch`` (the last recorded epoch before, for a run that stopped)."""
-        return estimate(self.per_run_at(metric, epoch, **where))
+        last = self._last(metric, epoch, where)
+        runs = self.done.set_index("run_dir").loc[last.index]
+        return estimate(last.to_numpy(dtype=float), self.keys(runs))
 
     def per_run_at(self, metric: str, epoch: int, **where) -> np.ndarray:
+        return self._last(metric, epoch, where).to_numpy(dtype=float)
+
+    def _last(self, metric: str, epoch: int, where: dict) -> pd.Series:
         h = matching(self.history, where, self.name)
         h = h[h["epoch"] <= epoch]
-        return h.sort_values("epoch").groupby("run_dir")[metric].last().to_numpy(dtype=float)
+        return h.sort_values("epoch").groupby("run_dir")[metric].last()
 
     def result(self, run_dir: str) -> dict:
         return json.loads((self.dir / run_dir / "result.json").read_text())
