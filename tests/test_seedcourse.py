@@ -218,6 +218,34 @@ def test_hand_set_xor_network_solves_xor(course):
     assert ((out > 0.5).float() == torch.tensor([0.0, 1, 1, 0])).all()
 
 
+# ---------------------------------------------------------------- figures
+
+
+def test_a_subtitle_says_only_what_is_drawn_and_on_which_panel(course):
+    import seedcourse.figures as figures
+
+    runs = pd.DataFrame(
+        {
+            "epoch": [0, 1] * 4,
+            "run_dir": ["a", "a", "b", "b"] * 2,
+            "loss": [1.0, 0.5, 2.0, 0.25] * 2,
+            "k": ["x"] * 4 + ["y"] * 4,
+        }  # fmt: skip
+    )
+    fig, axes = figures.panels(2)
+    assert figures.subtitle(fig) == ""  # nothing drawn, nothing said
+    figures.curves(axes[0], runs, "loss", "k", log=True)
+    assert figures.subtitle(fig) == figures.SAYS["log curves"]
+    figures.curves(axes[1], runs, "loss", "k")
+    assert figures.subtitle(fig) == (
+        f"left: {figures.SAYS['log curves']}; right: {figures.SAYS['curves']}"
+    )
+    # the log band is the geometric mean's: at epoch 1, sqrt(0.5 * 0.25), not 0.375
+    line = axes[0].get_lines()[0]
+    assert line.get_ydata()[1] == pytest.approx(math.sqrt(0.5 * 0.25))
+    figures.plt.close(fig)
+
+
 # ---------------------------------------------------------------- the page on fake results
 
 

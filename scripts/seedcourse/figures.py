@@ -41,8 +41,24 @@ def panels(n: int = 1, width: float = 6.0, height: float = 3.8):
 
 def _drew(ax, what: str) -> None:
     drawn = ax.figure.__dict__.setdefault("seedcourse_drawn", [])
-    if what not in drawn:
-        drawn.append(what)
+    if (ax, what) not in drawn:
+        drawn.append((ax, what))
+
+
+def subtitle(fig) -> str:
+    """What the marks mean; per panel ("left: ...; right: ...") when the panels differ."""
+    drawn = fig.__dict__.get("seedcourse_drawn", [])
+    kinds = list(dict.fromkeys(w for _, w in drawn))
+    if len(kinds) <= 1:
+        return SAYS[kinds[0]] if kinds else ""
+    panels = [ax for ax in fig.axes if any(a is ax for a, _ in drawn)]
+    names = (
+        ["left", "right"] if len(panels) == 2 else [f"panel {i + 1}" for i in range(len(panels))]
+    )
+    return "; ".join(
+        f"{name}: " + ", ".join(SAYS[w] for a, w in drawn if a is ax)
+        for name, ax in zip(names, panels)
+    )
 
 
 def log_ticks(axis) -> None:
@@ -65,8 +81,7 @@ def save(fig, path: Path, title: str = "") -> None:
             log_ticks(ax.yaxis)
         if ax.get_xscale() == "log":
             log_ticks(ax.xaxis)
-    said = "; ".join(SAYS[w] for w in fig.__dict__.get("seedcourse_drawn", []))
-    lines = [t for t in (title, said) if t]
+    lines = [t for t in (title, subtitle(fig)) if t]
     if lines:
         fig.suptitle("\n".join(lines), fontsize=9)
     fig.tight_layout()
