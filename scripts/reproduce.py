@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import shutil
 import subprocess
 import sys
@@ -101,8 +102,8 @@ def main() -> None:
     swept = sum(s.seconds for s in sweeps.values())
     meta = (
         f"Made on {datetime.date.today().isoformat()} with {provenance()}, in "
-        f"{elapsed / 60:.1f} minutes of wall time on this 2-core machine (shared with other "
-        f"work), {swept / 60:.1f} of them in the {len(sweeps)} sweeps"
+        f"{elapsed / 60:.1f} minutes of wall time on a {os.cpu_count()}-core machine, "
+        f"{swept / 60:.1f} of them in the {len(sweeps)} sweeps"
         + (
             " (`--fresh`: every sweep run from scratch)."
             if args.fresh
