@@ -21,7 +21,8 @@ from hydra import compose, initialize_config_module
 import mlplab.cli  # noqa: F401  registers the schema, as the CLI does
 from mlplab import diagnostics, job, plots, settings
 from mlplab.results import history_frame
-from mlplab.train import fit
+from mlplab.run_figures import numpy_fn
+from mlplab.train import fit, prepare
 
 CONFIGS = [
     ["dataset=two_moons", "model.hidden=[16]"],
@@ -47,7 +48,7 @@ def bench(overrides: list[str], out: Path) -> str:
     with initialize_config_module(config_module="mlplab.configs", version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     s = settings.from_config(cfg)
-    data, model, loss = job.prepare(s)
+    data, model, loss = prepare(s)
     X, y = data.X_train, data.y_train
     stats = timed(lambda: diagnostics.layer_stats(model, X, y, loss))
     grid = diagnostics.region_grid(X)
@@ -58,12 +59,12 @@ def bench(overrides: list[str], out: Path) -> str:
     act_png = timed(lambda: plots.activations(acts, out / "a.png"), repeats=3)
     other = 0.0
     if data.in_dim == 2:
-        units = job._numpy_fn(diagnostics.first_hidden_units(model), "cpu")
+        units = numpy_fn(diagnostics.first_hidden_units(model), "cpu")
         labels = y.reshape(-1).long().numpy()
         other = timed(lambda: plots.neurons(units, X.numpy(), labels, out / "n.png"), 3)
     elif data.in_dim == 1:
         line = torch.linspace(float(X.min()), float(X.max()), diagnostics.LINE_POINTS)[:, None]
-        predict = job._numpy_fn(model, "cpu")
+        predict = numpy_fn(model, "cpu")
         other = timed(
             lambda: plots.fit_1d(predict, X.numpy(), y.numpy(), out / "f.png",
                                  kinks=diagnostics.kinks_1d(model, line)),

@@ -13,8 +13,8 @@ from conftest import make_settings
 
 import mlplab
 from mlplab.api import arguments
-from mlplab.job import prepare
 from mlplab.settings import ConfigError
+from mlplab.train import prepare
 
 
 @pytest.fixture(autouse=True)

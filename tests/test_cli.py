@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import make_settings, run_cli
 
-from mlplab.job import load_model, prepare
-from mlplab.train import evaluate
+import mlplab
+from mlplab.train import evaluate, prepare
 
 FAST = ["trainer.epochs=15"]
 
@@ -62,7 +62,7 @@ def test_the_issue_command_leaves_tables_checkpoint_and_plots(tmp_path):
 
     # the checkpoint loads back (safetensors, no pickle) to the same predictions
     s = make_settings(*args)
-    model = load_model(run, s)
+    model = mlplab.load_model(run)
     data, _, loss = prepare(s)
     val_loss, val_acc = evaluate(model, data.X_val, data.y_val, loss)
     assert float(val_loss) == result["val_loss"] and float(val_acc) == result["val_acc"]

@@ -12,11 +12,11 @@ from conftest import make_settings
 
 from mlplab import diagnostics
 from mlplab.data import DATASETS
-from mlplab.job import prepare, run_single
+from mlplab.job import run_single
 from mlplab.model import ResidualBlock, make_mlp
 from mlplab.results import LAYER_COLUMNS
 from mlplab.settings import DatasetSettings
-from mlplab.train import build_model
+from mlplab.train import build_model, prepare
 
 
 def set_layer(layer: torch.nn.Linear, weight, bias) -> None:

@@ -3,8 +3,7 @@
 import pytest
 from conftest import make_settings
 
-from mlplab.job import prepare
-from mlplab.train import fit
+from mlplab.train import fit, prepare
 
 
 def final(*overrides):

@@ -12,9 +12,8 @@ import torch.nn.functional as F
 from conftest import make_settings
 
 from mlplab import train
-from mlplab.job import prepare
 from mlplab.settings import ConfigError, OptimizerSettings
-from mlplab.train import evaluate, fit, lr_factor, make_optimizer, output_dim, resolve_loss
+from mlplab.train import evaluate, fit, lr_factor, make_optimizer, output_dim, prepare, resolve_loss
 
 
 def prepared(*overrides):

@@ -112,19 +112,13 @@ class Sweep:
         return json.loads((self.dir / run_dir / "result.json").read_text())
 
     def model(self, run_dir: str):
-        """The job's trained network, rebuilt from its settings and ``model.safetensors``."""
+        """The job's trained network (``mlplab.load_model``: on the CPU, in eval mode) and
+        its settings."""
         from omegaconf import OmegaConf
 
+        import mlplab
         from mlplab import settings
-        from mlplab.job import load_model
 
         config = self.result(run_dir)["config"]
-        nested: dict = {}
-        for key, value in config.items():
-            *path, last = key.split(".")
-            node = nested
-            for part in path:
-                node = node.setdefault(part, {})
-            node[last] = value
-        s = settings.from_config(OmegaConf.create(nested))
-        return load_model(self.dir / run_dir, s), s
+        s = settings.from_config(OmegaConf.create(settings.unflatten(config)))
+        return mlplab.load_model(self.dir / run_dir), s

@@ -190,12 +190,20 @@ def load_sweep(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def load_model(run_dir: str | Path) -> torch.nn.Module:
     """The model a run saved (``model.safetensors``), rebuilt on the CPU from the settings in
     its ``result.json``, in eval mode. Settings a run's file predates take today's defaults."""
-    from .job import load_model as load_weights
+    from safetensors.torch import load_file
+
+    from .results import CHECKPOINT_FILE
+    from .train import prepare
 
     result = read_result(Path(run_dir))
     if result is None or not result.get("config"):
         raise FileNotFoundError(f"load_model: no {RESULT_FILE} with a config in {str(run_dir)!r}.")
-    return load_weights(Path(run_dir), settings_of(result["config"]))
+    s = settings_of(result["config"])
+    _, model, _ = prepare(
+        dataclasses.replace(s, trainer=dataclasses.replace(s.trainer, device="cpu"))
+    )
+    model.load_state_dict(load_file(str(Path(run_dir) / CHECKPOINT_FILE)))
+    return model.eval()
 
 
 def settings_of(config: dict) -> settings.RunSettings:

@@ -10,7 +10,6 @@ statistics and ``result.json`` (written last: a folder with a result.json is com
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 import traceback
@@ -18,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from . import diagnostics, grouping, loggers, provenance
 from .data import Dataset, fingerprint, load
 from .lifecycle import Job
-from .model import count_params, resolve_init
+from .model import count_params
 from .progress import ProgressBar
 from .results import (
     CHECKPOINT_FILE,
@@ -34,11 +33,11 @@ from .results import (
     RESULT_FILE,
     atomic_write,
     disk_full,
-    history_frame,
     record_failure,
     write_json,
     write_rows,
 )
+from .run_figures import draw
 from .settings import ConfigError, RunSettings, flat
 from .stacked import Stopped, Watch, fit_many
 from .train import (
@@ -312,7 +311,7 @@ def _write_job(
         atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(state, str(tmp)))
         write_rows(run_dir / LAYERS_FILE, inside["layers"], LAYER_COLUMNS)
         if _figures(s, single):
-            _draw(run_dir, s, fitted, model, data, inside["acts_init"])
+            draw(run_dir, s, fitted, model, data, inside["acts_init"])
     except Exception as exc:  # recorded for the sweep table
         return _record_failure(job, exc, started)
     write_json(run_dir / RESULT_FILE, result)
@@ -343,80 +342,3 @@ def _progress_bar(s: RunSettings):
 
     update.close = bar.close
     return update
-
-
-def prepare(s: RunSettings, gpu: int | None = None) -> tuple[Dataset, torch.nn.Module, str]:
-    """The data, the network as drawn for ``s.seed``, and its loss (what a run starts from)."""
-    data = load(s.dataset, resolve_device(s.trainer.device, gpu))
-    model, loss = build_model(s, data)
-    return data, model, loss
-
-
-def load_model(run_dir: Path, s: RunSettings) -> torch.nn.Module:
-    """Rebuild the run's model from its settings and load ``model.safetensors`` (no pickle)."""
-    data, model, _ = prepare(
-        dataclasses.replace(s, trainer=dataclasses.replace(s.trainer, device="cpu"))
-    )
-    model.load_state_dict(load_file(str(Path(run_dir) / CHECKPOINT_FILE)))
-    return model.eval()
-
-
-# ---------------------------------------------------------------- a single run's figures
-
-
-def _draw(run_dir: Path, s: RunSettings, fitted: FitResult, model, data: Dataset, acts_init):
-    """curves.png, and the figures that fit this run (plots.why_not decides which)."""
-    from . import plots  # matplotlib costs ~0.4 s to import: only when drawing
-
-    title = f"{s.dataset.name}  hidden={list(s.model.hidden)}  {s.model.activation}"
-    plots.curves(history_frame(fitted.history), run_dir / "curves.png", title)
-    fits = {
-        name: plots.why_not(name, data.in_dim, data.task, data.target_dim, len(acts_init)) is None
-        for name in plots.FIGURES
-    }
-    if fits["activations_init"] and acts_init:
-        init = resolve_init(s.model.init, s.model.activation)  # auto -> what was drawn
-        init += f" std={s.model.init_std}" if init == "normal" else ""
-        plots.activations(acts_init, run_dir / "activations_init.png", f"{title}  init={init}")
-    if fitted.status != "completed":
-        return  # a diverged network has nothing more to show
-    device = data.X_train.device
-    X, labels = data.X_train.cpu().numpy(), None
-    if data.task != "regression":
-        labels = data.y_train.reshape(-1).long().cpu().numpy()
-    if data.in_dim == 2 and data.task != "regression":
-        plots.boundary(
-            _numpy_fn(_classes(model), device), X, labels, run_dir / "boundary.png", title
-        )
-    if fits["fit_1d"]:
-        line = diagnostics.region_grid(data.X_train)  # the grid linear_regions counts on
-        plots.fit_1d(
-            _numpy_fn(model, device), X, data.y_train.cpu().numpy(), run_dir / "fit_1d.png",
-            title, task=data.task, kinks=diagnostics.kinks_1d(model, line),
-            X_val=None if data.X_val is None else data.X_val.cpu().numpy(),
-            y_val=None if data.y_val is None else data.y_val.cpu().numpy(),
-        )  # fmt: skip
-    if fits["neurons"]:
-        units = _numpy_fn(diagnostics.first_hidden_units(model), device)
-        plots.neurons(units, X, labels, run_dir / "neurons.png", title)
-
-
-def _classes(model):
-    """Class labels of a classifier's outputs (one logit: its sign; several: the largest)."""
-
-    def labels(x: torch.Tensor) -> torch.Tensor:
-        out = model(x)
-        return (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(dim=1)
-
-    return labels
-
-
-def _numpy_fn(fn, device):
-    """A torch function of (N, d) inputs as a NumPy one (for the torch-free plots module)."""
-
-    @torch.no_grad()
-    def call(points: np.ndarray) -> np.ndarray:
-        out = fn(torch.as_tensor(points, dtype=torch.float32, device=device))
-        return out.squeeze(-1).cpu().numpy() if out.shape[-1] == 1 else out.cpu().numpy()
-
-    return call

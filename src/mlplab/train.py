@@ -14,7 +14,7 @@ from torch.optim.adamw import adamw as adamw_update
 from torch.optim.rmsprop import rmsprop as rmsprop_update
 from torch.optim.sgd import sgd as sgd_update
 
-from .data import Dataset
+from .data import Dataset, load
 from .settings import (
     LOSS_NAMES,
     METRIC_NAMES,
@@ -451,3 +451,10 @@ def build_model(s: RunSettings, data: Dataset) -> tuple[nn.Module, str]:
         m.dropout, m.norm, m.residual, generator=init_gen,
     ).to(data.X_train.device)  # fmt: skip
     return model, loss
+
+
+def prepare(s: RunSettings, gpu: int | None = None) -> tuple[Dataset, nn.Module, str]:
+    """The data, the network as drawn for ``s.seed``, and its loss (what a run starts from)."""
+    data = load(s.dataset, resolve_device(s.trainer.device, gpu))
+    model, loss = build_model(s, data)
+    return data, model, loss
