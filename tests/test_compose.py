@@ -131,3 +131,12 @@ def test_the_command_line_is_read_as_hydra_main_reads_it():
     parsed = get_args_parser().parse_args(argv)
     assert command_line(argv) == (True, parsed.overrides) == (True, argv[3:])
     assert command_line(["seed=1", "-cn", "config"]) == (False, ["seed=1"])
+
+
+def test_the_sweeps_own_settings_are_typed_from_the_master_config():
+    master, _ = sweep(["model.hidden=[4],[8]", "sweep.fail_fast=true", "sweep.metric=val_loss"])
+    typed = JobConfigs(loader(), master).sweep
+    assert isinstance(typed, settings.SweepSettings)
+    assert typed == settings.SweepSettings(
+        fail_fast=True, metric="val_loss", plot_by=master.sweep.plot_by, plan=False
+    )

@@ -74,6 +74,10 @@ class JobConfigs:
     def __init__(self, loader, master: DictConfig) -> None:
         self.loader, self.master = loader, master
         self.sweep_dir = Path(str(master.hydra.sweep.dir)).absolute()
+        #: the sweep's own settings (``sweep.*``), typed: what sweepers and launcher read
+        self.sweep = settings.from_tree(
+            OmegaConf.to_container(master.sweep, resolve=True), settings.SweepSettings
+        )
         self.groups: dict[str, set[str]] = {}  # parent group -> its subgroups, as asked
         self.made: dict[tuple[tuple[str, ...], int], Job] = {}
         self.parser = OverridesParser.create()

@@ -35,7 +35,7 @@ from .results import (
     write_json,
     write_text,
 )
-from .settings import ConfigError, RunSettings
+from .settings import ConfigError, RunSettings, SweepSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -203,19 +203,19 @@ def first_failure(returns) -> str | None:
 
 
 class finishing:
-    """``with finishing(sweep_dir, options) as end:`` the sweep's jobs, then its tables.
+    """``with finishing(sweep_dir, sweep) as end:`` the sweep's jobs, then its tables.
 
-    On the way out the tables are written and printed (``sweep.metric``, ``sweep.plot_by``
-    from ``options``); ``end.stopped`` says why the sweep stopped early, if it did. A sweep
+    On the way out the tables are written and printed (by ``sweep.metric`` and
+    ``sweep.plot_by``); ``end.stopped`` says why the sweep stopped early, if it did. A sweep
     with jobs that did not complete raises SweepFailed; one that crashed still gets the
     tables of the jobs on disk, then its error. A Ctrl-C or a SIGTERM (KeyboardInterrupt)
     gets the tables of what finished, written without a word: the command says in one
     line how to resume.
     """
 
-    def __init__(self, sweep_dir: Path, options) -> None:
+    def __init__(self, sweep_dir: Path, sweep: SweepSettings) -> None:
         self.sweep_dir, self.stopped = Path(sweep_dir), None
-        self.metric, self.by = options.get("metric", "auto"), options.get("plot_by", "depth")
+        self.metric, self.by = sweep.metric, sweep.plot_by
 
     def __enter__(self):
         return self

@@ -170,7 +170,7 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], first: int) -> list
     invalid = [record_invalid(job) for job in plan.invalid]
     log_group(plan.invalid, invalid)  # the loggers hear of the jobs that never ran too
     results.update((job.num, result) for job, result in zip(plan.invalid, invalid))
-    fail_fast = bool(launcher.config.sweep.get("fail_fast", False))
+    fail_fast = configs.sweep.fail_fast
     groups = plan.groups
     workers = min(worker_count(launcher), max(1, len(groups)))
     print(f"mlplab: {summary_line(plan, workers, launcher.groups_on)}", file=sys.stderr)

@@ -421,14 +421,14 @@ def search(sweeper: OptunaSweeper, space: SearchSpace) -> list[list[JobReturn]]:
     """Ask a batch, launch it at once, tell each trial; until n_trials or too many failures."""
     config = sweeper.config
     sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
-    options = config.get("sweep", {})
-    metric = options.get("metric", "auto")
+    options = sweeper.jobs.sweep  # sweep.*, typed
+    metric = options.metric
     direction = objective(sweeper.direction, metric, [job.settings for job in sweeper.probes])
     check_reports(sweeper)
     start_sweep(config, [])  # the study's file lives in the sweep folder
     study, where = open_study(sweeper, sweep_dir, space, direction)
     # sweep.fail_fast launches nothing after a failure: the search stops there too
-    fail_fast = options.get("fail_fast", False)
+    fail_fast = options.fail_fast
     limit = (
         ("sweep.fail_fast", 0.0)
         if fail_fast

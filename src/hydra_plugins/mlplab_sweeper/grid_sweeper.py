@@ -48,20 +48,19 @@ class GridSweeper(Sweeper):
         if hasattr(self.launcher, "share"):  # it composes the same jobs: share what is composed
             self.launcher.share(configs)
         lifecycle.check_jobs(jobs)
-        options = self.config.get("sweep", {})
-        if options.get("plan", False):
+        if configs.sweep.plan:
             print(self.describe(grid, jobs))
             return None
         from mlplab.loggers import check_servers
 
         check_servers([job.settings for job in jobs])  # a server that is down: before anything
         sweep_dir = lifecycle.start_sweep(self.config, jobs)
-        fail_fast = options.get("fail_fast", False)
+        fail_fast = configs.sweep.fail_fast
         size = self.max_batch_size or len(grid)
         if fail_fast and not getattr(self.launcher, "stops_part_way", False):
             size = 1  # a launcher that cannot stop part-way gets one job at a time
         returns: list = []
-        with lifecycle.finishing(sweep_dir, options) as finish:
+        with lifecycle.finishing(sweep_dir, configs.sweep) as finish:
             for first in range(0, len(grid), size):
                 returns += self.launcher.launch(grid[first : first + size], initial_job_idx=first)
                 finish.stopped = lifecycle.first_failure(returns) if fail_fast else None
