@@ -1,0 +1,79 @@
+"""mlplab.job in this process: a group of jobs trained as one stack and written to their
+folders, against the same jobs run one at a time; failures recorded, a full disk raised."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pandas as pd
+import pytest
+from conftest import make_settings
+
+from mlplab import job as job_module
+from mlplab import settings
+from mlplab.lifecycle import Job
+from mlplab.results import HISTORY_FILE, LAYERS_FILE, RESULT_FILE
+
+FAST = ("dataset=two_moons", "trainer.epochs=3", "trainer.batch_size=32")
+
+
+def jobs_for(tmp_path, *hiddens: str, extra: tuple[str, ...] = ()) -> list[Job]:
+    out = []
+    for num, hidden in enumerate(hiddens):
+        overrides = (*FAST, f"model.hidden={hidden}", *extra)
+        s = make_settings(*overrides)
+        out.append(Job(num, overrides, tmp_path / f"job{num}", settings.flat(s), s))
+    return out
+
+
+def test_a_stack_writes_each_folder_as_that_job_alone_would(tmp_path):
+    together = job_module.run_group(jobs_for(tmp_path / "stack", "[4]", "[8]", "[8]"))
+    alone = [
+        job_module.run_group([j])[0] for j in jobs_for(tmp_path / "alone", "[4]", "[8]", "[8]")
+    ]
+    assert [r["status"] for r in together] == ["completed"] * 3
+    for k, (a, b) in enumerate(zip(together, alone)):
+        folder = tmp_path / "stack" / f"job{k}"
+        assert {p.name for p in folder.iterdir()} >= {
+            HISTORY_FILE,
+            LAYERS_FILE,
+            RESULT_FILE,
+            "model.safetensors",
+        }
+        assert json.loads((folder / RESULT_FILE).read_text())["status"] == "completed"
+        assert a["val_acc"] == pytest.approx(b["val_acc"], abs=1e-6)
+        stacked = pd.read_csv(folder / HISTORY_FILE)
+        single = pd.read_csv(tmp_path / "alone" / f"job{k}" / HISTORY_FILE)
+        pd.testing.assert_series_equal(stacked["train_loss"], single["train_loss"], atol=1e-5)
+        layers = pd.read_csv(folder / LAYERS_FILE)
+        assert sorted(layers["epoch"].unique()) == [0, 3]  # at init and at the end
+
+
+def test_a_broken_data_file_fails_each_job_of_a_sweep_and_raises_in_a_single_run(tmp_path):
+    broken = tmp_path / "nope.npz"
+    broken.write_bytes(b"not a zip archive")  # a file that exists, so settings pass it
+    missing = ("dataset=file", f"dataset.path={broken}")
+    group = jobs_for(tmp_path, "[4]", "[8]", extra=missing)
+    results = job_module.run_group(group)
+    assert [r["status"] for r in results] == ["failed", "failed"]
+    for j, r in zip(group, results):
+        assert "nope.npz" in r["error"]
+        assert json.loads((j.run_dir / RESULT_FILE).read_text())["error"] == r["error"]
+    single = jobs_for(tmp_path / "single", "[4]", extra=missing)
+    with pytest.raises(settings.ConfigError, match="nope.npz"):
+        job_module.run_group(single, single=True)
+    assert not (single[0].run_dir / RESULT_FILE).exists()
+
+
+def test_a_full_disk_is_raised_not_recorded_as_the_jobs_failure(tmp_path, monkeypatch):
+    # ENOSPC cannot be made for real here: it is injected where the weights are written
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(job_module, "save_file", no_space)
+    group = jobs_for(tmp_path, "[4]")
+    with pytest.raises(OSError) as caught:
+        job_module.run_group(group)
+    assert caught.value.errno == errno.ENOSPC
+    assert not (group[0].run_dir / RESULT_FILE).exists()  # no folder claims to be complete
