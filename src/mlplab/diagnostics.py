@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import stacked
 from .model import ResidualBlock
+from .stacked import Stacked, stack_models  # noqa: F401  (the stack measured here)
 from .train import LOSSES, targets_for
 
 # The units whose sign pattern cuts the input space into linear regions. Leaky ReLU
@@ -295,43 +296,8 @@ def first_hidden_units(model: nn.Sequential):
 # them together), at a fraction of the cost.
 
 
-@dataclass
-class Stack:
-    """Plain MLPs (Linear -> activation [-> dropout] per hidden layer) of one depth, stacked."""
-
-    layers: list[tuple[torch.Tensor, torch.Tensor]]  #: (W (K, in, out), b (K, 1, out)), padded
-    widths: list[list[int]]  #: each model's real widths, hidden layers then the output layer
-    activation: str  #: one name of model.ACTIVATIONS, shared by the stack
-
-
-def stack_models(models: list[nn.Sequential], activation: str) -> Stack:
-    """Stack ``make_mlp`` networks of one depth and activation (no norm, not residual)."""
-    linears = [[m for m in model if isinstance(m, nn.Linear)] for model in models]
-    K, depth = len(models), len(linears[0])
-    layers = []
-    for l in range(depth):
-        fan_in = max(lin[l].in_features for lin in linears)
-        fan_out = max(lin[l].out_features for lin in linears)
-        first = linears[0][l].weight
-        W = first.new_zeros(K, fan_in, fan_out)
-        b = first.new_zeros(K, 1, fan_out)
-        for k, lin in enumerate(linears):
-            W[k, : lin[l].in_features, : lin[l].out_features] = lin[l].weight.detach().T
-            b[k, 0, : lin[l].out_features] = lin[l].bias.detach()
-        layers.append((W, b))
-    widths = [[lin[l].out_features for l in range(depth)] for lin in linears]
-    return Stack(layers, widths, activation)
-
-
-def _real_units(stack: Stack, l: int) -> torch.Tensor:
-    """(K, 1, width) float: 1 on each model's real units of layer l, 0 on padding."""
-    W = stack.layers[l][0]
-    widths = torch.tensor([w[l] for w in stack.widths], device=W.device)
-    return (torch.arange(W.shape[2], device=W.device) < widths[:, None]).to(W.dtype)[:, None]
-
-
 def stack_layer_stats(
-    stack: Stack,
+    stack: Stacked,
     X: torch.Tensor,
     y: torch.Tensor | None,
     loss: str | None,
@@ -339,53 +305,48 @@ def stack_layer_stats(
 ) -> list[list[dict]]:
     """``layer_stats`` of every model of the stack: one list of rows per model.
 
-    The rows of ``X`` are taken a chunk at a time (``budget`` bounds the activations a
-    chunk holds, K x rows x width), and every sum (of outputs, squares, |outputs|, zeros,
-    and the loss gradients, weighted by each chunk's share of the rows) accumulates in
-    float64, so the numbers are those of one pass over all of ``X``
-    (tests/test_diagnostics.py holds them together) at a bounded memory.
+    The rows of ``X`` go through ``fit_many``'s own batched forward pass a chunk at a time
+    (``budget`` bounds the activations a chunk holds, K x rows x width), and every sum (of
+    outputs, squares, |outputs|, zeros, and the loss gradients, weighted by each chunk's
+    share of the rows) accumulates in float64, so the numbers are those of one pass over
+    all of ``X`` (tests/test_diagnostics.py holds them together) at a bounded memory.
     """
-    from .stacked import STACKED_ACTIVATIONS, stack_scores
-
-    act = STACKED_ACTIVATIONS[stack.activation][0]
-    K, depth, N = len(stack.widths), len(stack.layers), len(X)
-    widest = max(W.shape[2] for W, _ in stack.layers)
-    rows = max(1, budget // (K * widest))
-    Ws = [W.detach().clone().requires_grad_(loss is not None) for W, _ in stack.layers]
+    act = stacked.STACKED_ACTIVATIONS[stack.activation][0]
+    K, depth, N = len(stack.widths), len(stack.sizes) - 1, len(X)
+    rows = max(1, budget // (K * max(stack.sizes[1:])))
+    params = stack.params.detach().clone().requires_grad_(loss is not None)
+    layers = stack.like(params)
     f64 = {"dtype": torch.float64, "device": X.device}
     # per layer, per model: sum, sum of squares, sum of |a|, zeros; per unit: ever nonzero
     sums = [torch.zeros(K, 4, **f64) for _ in range(depth)]
-    alive = [torch.zeros(K, W.shape[2], dtype=torch.bool, device=X.device) for W in Ws]
-    grads = [torch.zeros(W.shape, **f64) for W in Ws] if loss is not None else None
+    alive = [torch.zeros(K, width, dtype=torch.bool, device=X.device) for width in stack.sizes[1:]]
+    grads = torch.zeros(params.shape, **f64) if loss is not None else None
     for i in range(0, N, rows):
         x = X[i : i + rows]
         with torch.enable_grad():
-            h, outputs = x.expand(K, -1, -1), []
-            for l, (W, (_, b)) in enumerate(zip(Ws, stack.layers)):
-                h = torch.baddbmm(b, h, W)
-                h = act(h) if l < depth - 1 else h
-                outputs.append(h)
+            out, cache = stacked.forward(layers, x.expand(K, -1, -1), stack.activation)
+            outputs = [a for _, _, a in cache[:-1]] + [out]
             if loss is not None:
-                per_model = stack_scores(outputs[-1], targets_for(y[i : i + rows], loss), loss)[0]
-                chunk = torch.autograd.grad(per_model.sum() * (len(x) / N), Ws)
-                for total, g in zip(grads, chunk):
-                    total += g
+                per_model = stacked.stack_scores(out, targets_for(y[i : i + rows], loss), loss)[0]
+                grads += torch.autograd.grad(per_model.sum() * (len(x) / N), params)[0]
         with torch.no_grad():
-            for l, out in enumerate(outputs):
-                out = out.detach()
+            for l, a in enumerate(outputs):
+                a = a.detach()
                 sums[l] += torch.stack(
-                    [out.sum((1, 2), dtype=torch.float64), _norm(out, 2) ** 2, _norm(out, 1),
-                     (out == 0).sum((1, 2)).double()], 1,
+                    [a.sum((1, 2), dtype=torch.float64), _norm(a, 2) ** 2, _norm(a, 1),
+                     (a == 0).sum((1, 2)).double()], 1,
                 )  # fmt: skip
-                alive[l] |= (out != 0).any(1)
+                alive[l] |= (a != 0).any(1)
     numbers = []
     with torch.no_grad():
+        real = stack.like(stack.real())
+        grad_layers = stack.like(grads) if grads is not None else None
         for l in range(depth):
             # Sums over every unit, less what the padding adds: a padded unit's weights and
             # bias are zero, so it outputs act(0) on every row (sigmoid's is 0.5). float64
             # accumulators: an exploding init's squares overflow float32.
             widths = torch.tensor([w[l] for w in stack.widths], **f64)
-            pad = Ws[l].shape[2] - widths  # (K,) padded units
+            pad = stack.sizes[l + 1] - widths  # (K,) padded units
             c = float(act(torch.zeros(()))) if l < depth - 1 else 0.0
             n = N * widths
             total, squares, absolute, zeros = sums[l].unbind(1)
@@ -396,11 +357,11 @@ def stack_layer_stats(
             dead = (~alive[l]).sum(1) - pad * (c == 0)
             mean = total / n
             std = (squares / n - mean**2).clamp_min(0).sqrt()
-            weight = _norm(Ws[l].detach(), 2)
-            if grads is None:
+            weight = _norm(layers[l][0].detach(), 2)
+            if grad_layers is None:
                 grad = torch.full_like(weight, math.nan)
             else:  # padding's gradients left out (sigmoid's act(0) feeds the next layer's)
-                grad = _norm(grads[l] * _weight_mask(stack, l), 2)
+                grad = _norm(grad_layers[l][0] * real[l][0], 2)
             numbers.append(
                 torch.stack([mean, std, absolute / n, zeros / n, dead / widths, weight, grad], 1)
             )
@@ -426,14 +387,7 @@ def _norm(x: torch.Tensor, order: int) -> torch.Tensor:
     return torch.linalg.vector_norm(x, order, dim=tuple(range(1, x.dim())), dtype=torch.float64)
 
 
-def _weight_mask(stack: Stack, l: int) -> torch.Tensor:
-    """(K, in, out) 1 on each model's real weights of layer l: padding's gradients left out."""
-    W = stack.layers[l][0]
-    rows = _real_units(stack, l - 1)[:, 0, :, None] if l > 0 else W.new_ones(1, W.shape[1], 1)
-    return rows * _real_units(stack, l)
-
-
-def stack_regions(stack: Stack, points: torch.Tensor, budget: int = 1 << 24) -> list[int | None]:
+def stack_regions(stack: Stacked, points: torch.Tensor, budget: int = 1 << 24) -> list[int | None]:
     """``linear_regions`` of every model of the stack on the same ``points``.
 
     Grid points come in rows, and neighbours mostly share their activation pattern: only
@@ -441,14 +395,12 @@ def stack_regions(stack: Stack, points: torch.Tensor, budget: int = 1 << 24) -> 
     into bytes and counted (a distinct (model, pattern) pair is one region of that model).
     ``budget`` bounds the booleans held at once (models are taken a chunk at a time).
     """
-    from .stacked import STACKED_ACTIVATIONS
-
     K, hidden = len(stack.widths), stack.layers[:-1]
     if PIECEWISE_LINEAR_NAMES.get(stack.activation) is None:
         return [None] * K
     if not hidden:
         return [1] * K
-    act_ = STACKED_ACTIVATIONS[stack.activation][1]
+    act_ = stacked.STACKED_ACTIVATIONS[stack.activation][1]
     units = sum(W.shape[2] for W, _ in hidden)
     chunk = max(1, budget // (len(points) * units))
     counts: list[int] = []

@@ -223,7 +223,7 @@ class Measurements:
             inside.append({"keys": keys, "layers": rows, "acts_init": self.acts_init[k]})
         return inside
 
-    def _stack(self, models: list) -> diagnostics.Stack | None:
+    def _stack(self, models: list) -> diagnostics.Stacked | None:
         """The models as one stack for the batched passes; None for those that do not stack."""
         if not self.stacked:
             return None

@@ -97,6 +97,58 @@ def _layers(flat: torch.Tensor, slots) -> list[tuple[torch.Tensor, torch.Tensor]
     return list(zip(views[::2], views[1::2]))
 
 
+@dataclass
+class Stacked:
+    """K plain MLPs of one depth and activation (``make_mlp`` without norm or residual) as one
+    padded flat buffer: row k of ``params`` is model k, laid out by ``_layout``. What
+    ``fit_many`` trains and ``diagnostics.stack_*`` measure, through the same ``forward``."""
+
+    params: torch.Tensor  #: (K, P) every weight and bias, zero on padding
+    sizes: list[int]  #: the padded widths: input, hidden layers, output
+    widths: list[list[int]]  #: each model's real widths: hidden layers, then the output
+    activation: str  #: one name of ``STACKED_ACTIVATIONS``
+
+    @property
+    def slots(self):
+        return _layout(self.sizes)[0]
+
+    @property
+    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-layer views (W (K, fan_in, fan_out), b (K, 1, fan_out)) into ``params``."""
+        return _layers(self.params, self.slots)
+
+    def like(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-layer views into another (K, P) buffer laid out as ``params`` (its gradients)."""
+        return _layers(flat, self.slots)
+
+    def real(self) -> torch.Tensor:
+        """(K, P): 1 on each model's real weights and biases, 0 on padding."""
+        mask = torch.zeros_like(self.params)
+        for k, widths in enumerate(self.widths):
+            fan_ins = [self.sizes[0], *widths[:-1]]
+            for (W, b), fan_in, fan_out in zip(self.like(mask), fan_ins, widths):
+                W[k, :fan_in, :fan_out] = 1
+                b[k, 0, :fan_out] = 1
+        return mask
+
+
+def stack_models(models: list[nn.Module], activation: str, sizes: list[int] | None = None):
+    """``Stacked`` copies of ``make_mlp`` networks of one depth and activation, padded to the
+    widest (or to ``sizes``)."""
+    linears = [[m for m in model if isinstance(m, nn.Linear)] for model in models]
+    widths = [[lin.out_features for lin in layer] for layer in linears]
+    if sizes is None:
+        sizes = [linears[0][0].in_features, *map(max, zip(*widths))]
+    first = linears[0][0].weight
+    params = first.new_zeros(len(models), _layout(sizes)[1])
+    with torch.no_grad():
+        for k, layer in enumerate(linears):
+            for (W, b), lin in zip(_layers(params, _layout(sizes)[0]), layer):
+                W[k, : lin.in_features, : lin.out_features] = lin.weight.T
+                b[k, 0, : lin.out_features] = lin.bias
+    return Stacked(params, list(sizes), widths, activation)
+
+
 def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b`` per model, for a (K, m, k) and b (K, k, n).
 
@@ -118,7 +170,7 @@ def _linear(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.baddbmm(b, x, W)
 
 
-def _forward(layers, x, activation, masks=None):
+def forward(layers, x, activation, masks=None):
     """Output (K, B, out) and, per layer, (input, z, activation) for ``_backward``."""
     act = STACKED_ACTIVATIONS[activation][0]
     cache = []
@@ -365,19 +417,10 @@ class _Stack:
 
 def _stack(members: list[_Member], sizes: list[int], n_state: int, device) -> _Stack:
     """Copy every member's weights into the padded flat buffer; zero optimizer state."""
-    slots, P = _layout(sizes)
-    params = torch.zeros(len(members), P, device=device)
+    net = stack_models([m.model for m in members], members[0].settings.model.activation, sizes)
+    params = net.params.to(device)
     padded = any(m.settings.model.hidden != members[0].settings.model.hidden for m in members)
-    mask = torch.zeros_like(params) if padded else None
-    for k, member in enumerate(members):
-        linears = [m for m in member.model if isinstance(m, nn.Linear)]
-        for (W, b), lin in zip(_layers(params, slots), linears):
-            W[k, : lin.in_features, : lin.out_features] = lin.weight.T
-            b[k, 0, : lin.out_features] = lin.bias
-        if mask is not None:
-            for (W, b), lin in zip(_layers(mask, slots), linears):
-                W[k, : lin.in_features, : lin.out_features] = 1
-                b[k, 0, : lin.out_features] = 1
+    mask = net.real().to(device) if padded else None
     o = [m.settings.optimizer for m in members]
     clip = [math.inf if x.grad_clip is None else x.grad_clip for x in o]
     hp = {
@@ -577,7 +620,7 @@ def fit_many(
             masks = (
                 _dropout_masks(stack.members, sizes, len(x[0]), device) if stack.dropout else None
             )
-            out, cache = _forward(layers, x, activation, masks)
+            out, cache = forward(layers, x, activation, masks)
             _backward(layers, cache, _loss_grad(out, y, loss), activation, masks, out=grads)
             if stack.mask is not None:
                 grads.mul_(stack.mask)  # padding gets no gradient, so it stays exactly zero
