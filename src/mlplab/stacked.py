@@ -510,48 +510,121 @@ def fit_many(
             "fit_many needs stackable settings that share one stack_key; group them with "
             "stack_groups() and train the rest with fit()."
         )
-    everyone = []
-    for k, s in enumerate(settings_list):
-        # fit's exact initial weights for this seed; one stack_key means one loss
-        model, loss = build_model(s, data) if models is None else (models[k], None)
-        loss = loss or resolve_loss(s.loss, data.task, data.n_classes)
-        dropout_gen = torch.Generator().manual_seed(s.seed) if s.model.dropout else None
-        es = s.trainer.early_stopping
-        best = BestEpoch(early_stopping_metric(es, data), es.min_delta)
-        everyone.append(_Member(s, model, dropout_gen, best))
-    first = settings_list[0]
-    epochs = first.trainer.epochs
-    device, n, K0 = data.X_train.device, len(data.X_train), len(everyone)
-    depth = len(first.model.hidden)
-    widest = [max(s.model.hidden[l] for s in settings_list) for l in range(depth)]
-    sizes = [data.in_dim, *widest, everyone[0].model[-1].out_features]
-    slots, _ = _layout(sizes)
-    batch = n if first.trainer.batch_size is None else min(first.trainer.batch_size, n)
-    activation = first.model.activation
-    update, n_state = STACKED_OPTIMIZERS[first.optimizer.name]
-    stack = _stack(everyone, sizes, n_state, device)
-    # One shuffle generator per seed (fit's): models that share a seed share its order.
-    shuffles = {s.seed: torch.Generator().manual_seed(s.seed + 1) for s in settings_list}
-    y_train = targets_for(data.y_train, loss)
-    y_val = None if data.y_val is None else targets_for(data.y_val, loss)
-    start = time.perf_counter()
+    run = _Training(settings_list, data, models)
+    saved = watch.saved()
+    if saved is not None and saved["settings"] != _settings_key(settings_list):
+        saved = None  # another stack's (it cannot happen through a sweep's file names)
+    live, first_epoch = (
+        (run.record(0), 1) if saved is None else (run.restore(saved), saved["epoch"] + 1)
+    )
+    last_save = time.perf_counter()
+    for epoch in range(first_epoch, run.epochs + 1):
+        if len(live) < len(run.stack.members):
+            if not live:
+                break
+            run.stack = _keep(run.stack, live)
+        run.train_epoch(epoch)
+        live = run.record(epoch)
+        if watch.prune is not None and live and epoch < run.epochs:
+            live = _pruned(run.stack, live, watch.prune, run.position, epoch, run.slots)
+        watch.progress(len(run.stack.members))
+        if live and epoch < run.epochs:
+            stopping = watch.stop()
+            if stopping or (watch.every and time.perf_counter() - last_save >= watch.every):
+                watch.save(run.state(epoch, live))
+                last_save = time.perf_counter()
+            if stopping:
+                raise Stopped
+    return run.finish(live)
 
-    def record(epoch: int) -> list[int]:
+
+class _Training:
+    """One ``fit_many`` call's stack and what it needs: set up once, then an epoch at a time
+    (``train_epoch``), each followed by ``record``; ``finish`` gives the results."""
+
+    def __init__(self, settings_list: list[RunSettings], data: Dataset, models) -> None:
+        self.everyone, loss = [], None
+        for k, s in enumerate(settings_list):
+            # fit's exact initial weights for this seed; one stack_key means one loss
+            model, loss = build_model(s, data) if models is None else (models[k], None)
+            loss = loss or resolve_loss(s.loss, data.task, data.n_classes)
+            dropout_gen = torch.Generator().manual_seed(s.seed) if s.model.dropout else None
+            es = s.trainer.early_stopping
+            best = BestEpoch(early_stopping_metric(es, data), es.min_delta)
+            self.everyone.append(_Member(s, model, dropout_gen, best))
+        first = settings_list[0]
+        self.settings_list, self.data, self.loss = settings_list, data, loss
+        self.epochs, self.activation = first.trainer.epochs, first.model.activation
+        self.device, self.n = data.X_train.device, len(data.X_train)
+        widest = [
+            max(s.model.hidden[l] for s in settings_list) for l in range(len(first.model.hidden))
+        ]
+        self.sizes = [data.in_dim, *widest, self.everyone[0].model[-1].out_features]
+        self.slots, _ = _layout(self.sizes)
+        self.batch = (
+            self.n if first.trainer.batch_size is None else min(first.trainer.batch_size, self.n)
+        )
+        self.update, n_state = STACKED_OPTIMIZERS[first.optimizer.name]
+        self.stack = _stack(self.everyone, self.sizes, n_state, self.device)
+        # One shuffle generator per seed (fit's): models that share a seed share its order.
+        self.shuffles = {s.seed: torch.Generator().manual_seed(s.seed + 1) for s in settings_list}
+        self.y_train = targets_for(data.y_train, loss)
+        self.y_val = None if data.y_val is None else targets_for(data.y_val, loss)
+        self.position = {id(m): k for k, m in enumerate(self.everyone)}
+        self.step, self.start = 0, time.perf_counter()
+
+    def train_epoch(self, epoch: int) -> None:
+        """One epoch of every live model: its lr for the epoch, then each batch's step."""
+        stack, device, data, y_train = self.stack, self.device, self.data, self.y_train
+        if stack.hp["any_schedule"]:  # each model's lr for this epoch, as fit computes it
+            stack.hp["lr"] = torch.tensor(
+                [[m.settings.optimizer.lr * lr_factor(m.settings.optimizer, epoch, self.epochs)]
+                 for m in stack.members], device=device,
+            )  # fmt: skip
+        K, layers = len(stack.members), _layers(stack.params, self.slots)
+        grads = torch.empty_like(stack.params)  # (K, P), written by _backward
+        perms = {seed: torch.randperm(self.n, generator=g) for seed, g in self.shuffles.items()}
+        order = torch.stack([perms[m.settings.seed] for m in stack.members]).to(device)  # (K, n)
+        for i in range(0, self.n, self.batch):
+            # each model's batch gathered from the one shared X: no per-model copy of the data
+            rows = order[:, i : i + self.batch]
+            x = data.X_train.index_select(0, rows.reshape(-1)).view(K, rows.shape[1], -1)
+            y = y_train.index_select(0, rows.reshape(-1)).view(K, rows.shape[1], *y_train.shape[1:])
+            masks = (
+                _dropout_masks(stack.members, self.sizes, len(x[0]), device)
+                if stack.dropout
+                else None
+            )
+            out, cache = forward(layers, x, self.activation, masks)
+            _backward(
+                layers, cache, _loss_grad(out, y, self.loss), self.activation, masks, out=grads
+            )
+            if stack.mask is not None:
+                grads.mul_(stack.mask)  # padding gets no gradient, so it stays exactly zero
+            if stack.hp["any_clip"]:
+                _clip(grads, stack.hp["grad_clip"])
+            self.step += 1
+            self.update(stack.params, grads, stack.state, stack.hp, self.step)
+
+    def record(self, epoch: int) -> list[int]:
         """Append each live model's history row; return the rows that train on.
 
         A model that diverged keeps the weights it diverged with; one whose patience
         ran out gets its best epoch's weights, as fit gives them.
         """
+        stack, data, slots = self.stack, self.data, self.slots
         layers = _layers(stack.params, slots)
         sample = slice(0, TRAIN_SAMPLE)  # the training split's first rows, as fit measures
-        train = _scores_in_chunks(layers, data.X_train[sample], y_train[sample], activation, loss)
+        train = _scores_in_chunks(
+            layers, data.X_train[sample], self.y_train[sample], self.activation, self.loss
+        )
         val = (
             []
             if data.X_val is None
-            else _scores_in_chunks(layers, data.X_val, y_val, activation, loss)
+            else _scores_in_chunks(layers, data.X_val, self.y_val, self.activation, self.loss)
         )
         per_model = torch.stack(train + val, 1).tolist()  # (K, metrics): one host sync
-        seconds = (time.perf_counter() - start) / K0
+        seconds = (time.perf_counter() - self.start) / len(self.everyone)
         live, improved, stopped = [], [], []
         for k, (member, values) in enumerate(zip(stack.members, per_model)):
             row = history_row(epoch, values[: len(train)], values[len(train) :] or None, seconds)
@@ -568,87 +641,43 @@ def fit_many(
             else:
                 live.append(k)
         if improved:  # each model's best weights so far, one copy for the stack
-            index = torch.tensor(improved, device=device)
+            index = torch.tensor(improved, device=self.device)
             stack.best_params.index_copy_(0, index, stack.params.index_select(0, index))
         for k in stopped:
-            stack.members[k].result.stopped_early = epoch < epochs
+            stack.members[k].result.stopped_early = epoch < self.epochs
             _unstack(stack.best_params[k], slots, stack.members[k].model)
         return live
 
-    position = {id(m): k for k, m in enumerate(everyone)}
-
-    def save(epoch: int) -> None:
+    def state(self, epoch: int, live: list[int]) -> dict:
         """The stack's state after ``epoch``: what the next epoch starts from."""
-        watch.save({
-            "settings": _settings_key(settings_list), "epoch": epoch, "step": step,
-            "elapsed": time.perf_counter() - start, "live": live,
-            "rows": [position[id(m)] for m in stack.members],
+        stack = self.stack
+        return {
+            "settings": _settings_key(self.settings_list), "epoch": epoch, "step": self.step,
+            "elapsed": time.perf_counter() - self.start, "live": live,
+            "rows": [self.position[id(m)] for m in stack.members],
             "params": stack.params, "optimizer": stack.state, "best_params": stack.best_params,
-            "shuffles": {seed: g.get_state() for seed, g in shuffles.items()},
-            "members": [_member_state(m, [stack.members[k] for k in live]) for m in everyone],
-        })  # fmt: skip
+            "shuffles": {seed: g.get_state() for seed, g in self.shuffles.items()},
+            "members": [_member_state(m, [stack.members[k] for k in live]) for m in self.everyone],
+        }  # fmt: skip
 
-    saved = watch.saved()
-    if saved is not None and saved["settings"] != _settings_key(settings_list):
-        saved = None  # another stack's (it cannot happen through a sweep's file names)
-    if saved is None:
-        live, step, first_epoch = record(0), 0, 1
-    else:
-        stack = _restore(saved, stack, everyone, shuffles)
-        live, step, first_epoch = saved["live"], saved["step"], saved["epoch"] + 1
-        start -= saved["elapsed"]
-    last_save = time.perf_counter()
-    for epoch in range(first_epoch, epochs + 1):
-        if len(live) < len(stack.members):
-            if not live:
-                break
-            stack = _keep(stack, live)
-        if stack.hp["any_schedule"]:  # each model's lr for this epoch, as fit computes it
-            stack.hp["lr"] = torch.tensor(
-                [[m.settings.optimizer.lr * lr_factor(m.settings.optimizer, epoch, epochs)]
-                 for m in stack.members], device=device,
-            )  # fmt: skip
-        K, layers = len(stack.members), _layers(stack.params, slots)
-        grads = torch.empty_like(stack.params)  # (K, P), written by _backward
-        perms = {seed: torch.randperm(n, generator=g) for seed, g in shuffles.items()}
-        order = torch.stack([perms[m.settings.seed] for m in stack.members]).to(device)  # (K, n)
-        for i in range(0, n, batch):
-            # each model's batch gathered from the one shared X: no per-model copy of the data
-            rows = order[:, i : i + batch]
-            x = data.X_train.index_select(0, rows.reshape(-1)).view(K, rows.shape[1], -1)
-            y = y_train.index_select(0, rows.reshape(-1)).view(K, rows.shape[1], *y_train.shape[1:])
-            masks = (
-                _dropout_masks(stack.members, sizes, len(x[0]), device) if stack.dropout else None
-            )
-            out, cache = forward(layers, x, activation, masks)
-            _backward(layers, cache, _loss_grad(out, y, loss), activation, masks, out=grads)
-            if stack.mask is not None:
-                grads.mul_(stack.mask)  # padding gets no gradient, so it stays exactly zero
-            if stack.hp["any_clip"]:
-                _clip(grads, stack.hp["grad_clip"])
-            step += 1
-            update(stack.params, grads, stack.state, stack.hp, step)
-        live = record(epoch)
-        if watch.prune is not None and live and epoch < epochs:
-            live = _pruned(stack, live, watch.prune, position, epoch, slots)
-        watch.progress(len(stack.members))
-        if live and epoch < epochs:
-            stopping = watch.stop()
-            if stopping or (watch.every and time.perf_counter() - last_save >= watch.every):
-                save(epoch)
-                last_save = time.perf_counter()
-            if stopping:
-                raise Stopped
+    def restore(self, saved: dict) -> list[int]:
+        """Take up a saved state (``state``); return its live rows."""
+        self.stack = _restore(saved, self.stack, self.everyone, self.shuffles)
+        self.step = saved["step"]
+        self.start -= saved["elapsed"]
+        return saved["live"]
 
-    for k in live:  # the models that ran every epoch
-        member = stack.members[k]
-        weights = stack.params if member.patience is None else stack.best_params
-        _unstack(weights[k], slots, member.model)
-    seconds = (time.perf_counter() - start) / K0
-    for member in everyone:
-        member.result.train_seconds, member.result.model = seconds, member.model
-        member.result.settle(member.best, early_stopping=member.patience is not None)
-    return [member.result for member in everyone]
+    def finish(self, live: list[int]) -> list[FitResult]:
+        """The models that ran every epoch get their weights; every result is settled."""
+        for k in live:
+            member = self.stack.members[k]
+            weights = self.stack.params if member.patience is None else self.stack.best_params
+            _unstack(weights[k], self.slots, member.model)
+        seconds = (time.perf_counter() - self.start) / len(self.everyone)
+        for member in self.everyone:
+            member.result.train_seconds, member.result.model = seconds, member.model
+            member.result.settle(member.best, early_stopping=member.patience is not None)
+        return [member.result for member in self.everyone]
 
 
 def _pruned(stack: _Stack, live: list[int], prune, position: dict, epoch: int, slots) -> list[int]:
