@@ -257,3 +257,26 @@ def test_a_job_that_raises_is_recorded_and_the_rest_complete(tmp_path, monkeypat
         (tmp_path / "sweep" / results.loc["[8]", "run_dir"] / "result.json").read_text()
     )
     assert "raise RuntimeError" in failed["traceback"]  # a bug says where it happened
+
+
+def test_mlplabs_plugins_are_registered_without_patching_the_namespace_path(tmp_path):
+    # a fresh process: Hydra's scan of hydra_plugins cannot see an editable checkout's
+    # folder, so mlplab registers its classes through Plugins.register instead
+    code = (
+        "import hydra_plugins\n"
+        "before = list(hydra_plugins.__path__)\n"
+        "import mlplab.cli\n"
+        "from hydra.core.plugins import Plugins\n"
+        "from hydra.plugins.launcher import Launcher\n"
+        "from hydra.plugins.sweeper import Sweeper\n"
+        "print(list(hydra_plugins.__path__) == before)\n"
+        "names = {c.__name__ for t in (Launcher, Sweeper) for c in Plugins.instance().discover(t)}\n"
+        "print(sorted(names & {'StackedLauncher', 'GridSweeper', 'OptunaSweeper'}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == [
+        "True", "['GridSweeper', 'OptunaSweeper', 'StackedLauncher']"
+    ]  # fmt: skip

@@ -34,21 +34,26 @@ SWEEPS = Path("outputs/sweeps")  # where a sweep's folder goes unless hydra.swee
 ConfigStore.instance().store(name="mlplab_schema", node=settings.schema())
 
 
-def _expose_plugins() -> None:
-    """Let Hydra's plugin scan see mlplab's launcher and sweepers from an editable checkout.
+def _register_plugins() -> None:
+    """Register mlplab's launcher and sweepers with Hydra through ``Plugins.register``.
 
-    Hydra lists plugins with pkgutil over ``hydra_plugins.__path__``; setuptools'
-    editable finder is invisible to pkgutil, so a checkout adds its own folder. An
-    installed wheel needs nothing: its plugins sit in site-packages/hydra_plugins.
+    Hydra's own scan lists plugins with pkgutil over ``hydra_plugins.__path__``, which
+    setuptools' editable finder hides: a checkout's plugins would go unseen. Registering the
+    classes (and, by importing them, their ``hydra/launcher`` and ``hydra/sweeper`` configs)
+    works from a checkout and from an install alike; a class the scan found is not doubled.
     """
-    import hydra_plugins
+    from hydra.core.plugins import Plugins
 
-    here = Path(__file__).resolve().parents[1] / "hydra_plugins"
-    if here.is_dir() and str(here) not in list(hydra_plugins.__path__):
-        hydra_plugins.__path__.append(str(here))
+    from hydra_plugins.mlplab_launcher.stacked_launcher import StackedLauncher
+    from hydra_plugins.mlplab_optuna_sweeper import config as _optuna_config  # noqa: F401
+    from hydra_plugins.mlplab_optuna_sweeper.optuna_sweeper import OptunaSweeper
+    from hydra_plugins.mlplab_sweeper.grid_sweeper import GridSweeper
+
+    for plugin in (StackedLauncher, GridSweeper, OptunaSweeper):
+        Plugins.instance().register(plugin)
 
 
-_expose_plugins()
+_register_plugins()
 
 # A short random token in every single-run folder name: two runs started in the same
 # second never share a folder (hydra #1817). Cached: it resolves once per command.
@@ -198,7 +203,7 @@ def run(argv: list[str] | None = None) -> dict | Path | None:
     Raises what goes wrong (ConfigError for a user's mistake, RunFailed, SweepFailed,
     KeyboardInterrupt), never exits on its own (Hydra's ``--help`` and ``--cfg`` do).
     """
-    _expose_plugins()  # again: an import since (ray's) may have reset the namespace's path
+    _register_plugins()  # again (a no-op if still there): Hydra's singletons may have been reset
     outcome: dict = {}
 
     @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
