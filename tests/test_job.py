@@ -77,3 +77,21 @@ def test_a_full_disk_is_raised_not_recorded_as_the_jobs_failure(tmp_path, monkey
         job_module.run_group(group)
     assert caught.value.errno == errno.ENOSPC
     assert not (group[0].run_dir / RESULT_FILE).exists()  # no folder claims to be complete
+
+
+def test_layers_csv_is_measured_on_the_fixed_sample_of_the_training_split(tmp_path):
+    from mlplab import diagnostics
+    from mlplab.train import prepare
+
+    group = jobs_for(tmp_path, "[16,16]", extra=("dataset.n_samples=1000",))
+    job_module.run_group(group)
+    data, model, loss = prepare(group[0].settings)  # the data and the network as drawn
+    assert len(data.X_train) > diagnostics.LAYER_SAMPLE  # so the sample is a part of it
+    rows = slice(0, diagnostics.LAYER_SAMPLE)
+    sample = diagnostics.layer_stats(model, data.X_train[rows], data.y_train[rows], loss)
+    whole = diagnostics.layer_stats(model, data.X_train, data.y_train, loss)
+    written = pd.read_csv(group[0].run_dir / LAYERS_FILE).query("epoch == 0")
+    for column in ("act_std", "act_abs_mean", "grad_norm"):
+        expected = [row[column] for row in sample]
+        assert written[column].tolist() == pytest.approx(expected, rel=1e-5)
+        assert written[column].tolist() != pytest.approx([r[column] for r in whole], rel=1e-5)

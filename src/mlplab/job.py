@@ -41,7 +41,6 @@ from .run_figures import draw
 from .settings import ConfigError, RunSettings, flat
 from .stacked import Stopped, Watch, fit_many
 from .train import (
-    TRAIN_SAMPLE,
     FitResult,
     build_model,
     evaluate,
@@ -239,9 +238,10 @@ class Measurements:
         ]
         if not todo:
             return
-        # the rows the history's train metrics are measured on (train.TRAIN_SAMPLE): at
-        # MNIST's size two full passes would cost as much as two epochs of training
-        X, y = self.data.X_train[:TRAIN_SAMPLE], self.data.y_train[:TRAIN_SAMPLE]
+        # the training split's first rows (diagnostics.LAYER_SAMPLE): at most a tenth of
+        # a short training's cost, where a full pass would cost as much as the training
+        rows = slice(0, diagnostics.LAYER_SAMPLE)
+        X, y = self.data.X_train[rows], self.data.y_train[rows]
         if stack is not None:
             tables = diagnostics.stack_layer_stats(stack, X, y, self.loss)
         else:
