@@ -386,7 +386,9 @@ def aggregate(argv: list[str] | None = None) -> None:
         except ConfigError as exc:
             print(f"mlplab: error: {exc}", file=sys.stderr)
             sys.exit(2)
-    code = finish_sweep(args.sweep_dir, args.metric, args.by)
+    from .plots import sweep_figures
+
+    code = finish_sweep(args.sweep_dir, args.metric, args.by, draw=sweep_figures)
     if cells is not None:
         from .plots import heatmap as draw
 

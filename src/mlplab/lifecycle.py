@@ -2,10 +2,10 @@
 
 Start (the folder, ``multirun.yaml``, provenance and ``jobs.jsonl``), record the jobs as
 they are launched, and finish: ``results.csv`` and ``summary.csv`` built from the job
-folders (``mlplab.results``), the figures drawn (``mlplab.plots``, imported once the tables
-are written), the summary printed and the failures listed, also after Ctrl-C, SIGTERM or
-a crash (``finishing``). Torch-free, and no Hydra internals: the launching process plans,
-records and writes the tables without either.
+folders (``mlplab.results``), the figures drawn by the ``draw`` the caller gives
+(``plots.sweep_figures``), the summary printed and the failures listed, also after Ctrl-C,
+SIGTERM or a crash (``finishing``). Torch-free, no plotting and no Hydra internals: the
+launching process plans, records and writes the tables without any of them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,10 +70,13 @@ def record_jobs(sweep_dir: Path, jobs: Iterable) -> None:
     write_text(path, "".join(json.dumps(jsonable(line)) + "\n" for line in known.values()))
 
 
+Draw = Callable[[Path, "pd.DataFrame", "pd.DataFrame", str, str], None]  #: plots.sweep_figures
+
+
 def write_sweep_tables(
-    sweep_dir: Path, metric: str = "auto", by: str = "depth"
+    sweep_dir: Path, metric: str = "auto", by: str = "depth", draw: Draw | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Re)build ``results.csv``, ``summary.csv`` and the sweep's figures from its folder."""
+    """(Re)build ``results.csv``, ``summary.csv`` and, with ``draw``, the sweep's figures."""
     sweep_dir = Path(sweep_dir)
     results = collect(sweep_dir)
     if results.empty:
@@ -95,9 +98,8 @@ def write_sweep_tables(
     except ConfigError as exc:
         print(f"mlplab: warning: sweep figures skipped: {exc}", file=sys.stderr)
         return results, summary
-    from .plots import sweep_figures  # matplotlib: only once the tables are written
-
-    sweep_figures(sweep_dir, results, summary, metric, by)
+    if draw is not None:
+        draw(sweep_dir, results, summary, metric, by)
     return results, summary
 
 
@@ -132,22 +134,26 @@ def format_summary(results, summary, metric: str = "auto") -> str:
 
 
 def finish_sweep(
-    sweep_dir: Path, metric: str = "auto", by: str = "depth", stopped: str | None = None
+    sweep_dir: Path,
+    metric: str = "auto",
+    by: str = "depth",
+    stopped: str | None = None,
+    draw: Draw | None = None,
 ) -> int:
-    """Write the sweep's tables, print its summary and failures; return the exit code.
+    """Write the sweep's tables (and figures, with ``draw``), print its summary and
+    failures; return the exit code.
 
     ``stopped``: why the sweep stopped launching jobs early (``sweep.fail_fast``), a line.
     """
-    results, summary = write_sweep_tables(sweep_dir, metric, by)
+    results, summary = write_sweep_tables(sweep_dir, metric, by, draw)
     if results.empty:
         print(f"no jobs found under {sweep_dir}", file=sys.stderr)
         return 1
     print(format_summary(results, summary, metric))
     counts = ", ".join(f"{n} {status}" for status, n in results["status"].value_counts().items())
     print(f"\n{len(results)} jobs: {counts}")
-    print(
-        f"tables: {sweep_dir / RESULTS_CSV}  {sweep_dir / SUMMARY_CSV}  plot: {sweep_dir / 'sweep.png'}"
-    )
+    plot = f"  plot: {sweep_dir / 'sweep.png'}" if draw is not None else ""
+    print(f"tables: {sweep_dir / RESULTS_CSV}  {sweep_dir / SUMMARY_CSV}{plot}")
     bad = results[~results["status"].isin(FINISHED)]
     for _, row in bad.head(10).iterrows():
         print(
@@ -203,7 +209,7 @@ def first_failure(returns) -> str | None:
 
 
 class finishing:
-    """``with finishing(sweep_dir, sweep) as end:`` the sweep's jobs, then its tables.
+    """``with finishing(sweep_dir, sweep, draw) as end:`` the sweep's jobs, then its tables.
 
     On the way out the tables are written and printed (by ``sweep.metric`` and
     ``sweep.plot_by``); ``end.stopped`` says why the sweep stopped early, if it did. A sweep
@@ -213,8 +219,8 @@ class finishing:
     line how to resume.
     """
 
-    def __init__(self, sweep_dir: Path, sweep: SweepSettings) -> None:
-        self.sweep_dir, self.stopped = Path(sweep_dir), None
+    def __init__(self, sweep_dir: Path, sweep: SweepSettings, draw: Draw | None = None) -> None:
+        self.sweep_dir, self.stopped, self.draw = Path(sweep_dir), None, draw
         self.metric, self.by = sweep.metric, sweep.plot_by
 
     def __enter__(self):
@@ -225,16 +231,16 @@ class finishing:
             return
         if kind is not None and issubclass(kind, KeyboardInterrupt):
             try:
-                write_sweep_tables(self.sweep_dir, self.metric, self.by)
+                write_sweep_tables(self.sweep_dir, self.metric, self.by, self.draw)
             except Exception as exc:
                 print(f"mlplab: warning: no tables ({type(exc).__name__}: {exc})", file=sys.stderr)
             return
         if kind is not None:  # a crash: the tables of what is on disk, then its error
             try:
-                finish_sweep(self.sweep_dir, self.metric, self.by, self.stopped)
+                finish_sweep(self.sweep_dir, self.metric, self.by, self.stopped, self.draw)
             except Exception as exc:
                 print(f"mlplab: warning: no tables ({type(exc).__name__}: {exc})", file=sys.stderr)
             return
-        code = finish_sweep(self.sweep_dir, self.metric, self.by, self.stopped)
+        code = finish_sweep(self.sweep_dir, self.metric, self.by, self.stopped, self.draw)
         if code:
             raise SweepFailed(f"some jobs of the sweep in {self.sweep_dir} did not complete")

@@ -450,7 +450,9 @@ def search(sweeper: OptunaSweeper, space: SearchSpace) -> list[list[JobReturn]]:
             pruning = Pruning(where, study.study_name, sweeper.pruner, sweeper.pruner_options,
                               sweeper.report_every, metric)  # fmt: skip
     returns, failed, told = [], 0, 0
-    with finishing(sweep_dir, options) as end:
+    from mlplab.plots import sweep_figures
+
+    with finishing(sweep_dir, options, sweep_figures) as end:
         while told < sweeper.n_trials:
             size = min(sweeper.n_jobs, sweeper.n_trials - told)
             trials = [study.ask(space.distributions) for _ in range(size)]

@@ -60,7 +60,9 @@ class GridSweeper(Sweeper):
         if fail_fast and not getattr(self.launcher, "stops_part_way", False):
             size = 1  # a launcher that cannot stop part-way gets one job at a time
         returns: list = []
-        with lifecycle.finishing(sweep_dir, configs.sweep) as finish:
+        from mlplab.plots import sweep_figures
+
+        with lifecycle.finishing(sweep_dir, configs.sweep, sweep_figures) as finish:
             for first in range(0, len(grid), size):
                 returns += self.launcher.launch(grid[first : first + size], initial_job_idx=first)
                 finish.stopped = lifecycle.first_failure(returns) if fail_fast else None
