@@ -252,3 +252,20 @@ def test_sweep_png_draws_a_line_per_combination_of_the_knobs_that_vary():
     assert line_keys(summary, "activation,depth") == ["activation", "depth", "lr"]
     lines = summary.groupby([summary[c].astype(str) for c in line_keys(summary, "depth")])
     assert all(block["lr"].nunique() == 1 for _, block in lines)
+
+
+def test_sweep_png_of_a_search_colours_points_by_its_scattered_knob(tmp_path, drawn):
+    # 40 learning rates, as an Optuna search samples them: one dot each on a log colour bar,
+    # not a 40-entry legend; 4 rates stay lines with a legend
+    summary = pd.DataFrame({
+        "hidden": ["[4]", "[16]"] * 20, "depth": [1] * 40, "lr": np.geomspace(1e-4, 1e-1, 40),
+        "params_mean": [17, 65] * 20, "val_acc_mean": np.linspace(0.6, 0.99, 40),
+    })  # fmt: skip
+    plots.sweep(summary, "val_acc", ["depth", "lr"], tmp_path / "search.png")
+    search = drawn["search.png"]
+    assert search["legend"] == [] and search["axes"] == 2  # the plot and its colour bar
+    assert "40 combinations; colour: lr" in search["titles"][0]
+    assert opens(tmp_path / "search.png")[1] > 0
+    few = summary[summary["lr"].isin(summary["lr"].iloc[:4])]
+    plots.sweep(few, "val_acc", ["depth", "lr"], tmp_path / "grid.png")
+    assert len(drawn["grid.png"]["legend"]) == 4 and drawn["grid.png"]["axes"] == 1

@@ -96,7 +96,9 @@ def boundary(predict, X: np.ndarray, y: np.ndarray, path: Path, title: str = "")
 def sweep(summary: pd.DataFrame, metric: str, lines, path: Path, title: str = "") -> None:
     """``metric`` (mean ± std over seeds) against parameter count, one line per combination
     of the ``lines`` columns (a name or a list; ``results.line_keys`` gives every varying
-    knob), each named in the legend by all of them."""
+    knob), each named in the legend by all of them. More than ``MAX_LINES`` combinations
+    (a search's scattered values) are points coloured by the numeric knob with the most
+    values, on a colorbar (log-scaled for values over a decade apart)."""
     lines = (
         [lines] if isinstance(lines, str) else [c for c in (lines or []) if c in summary.columns]
     )
@@ -110,7 +112,19 @@ def sweep(summary: pd.DataFrame, metric: str, lines, path: Path, title: str = ""
         else [(None, summary)]
     )
     scale = 100 if metric.endswith("acc") else 1
-    for values, block in groups:
+    colour = _colour_knob(summary, lines) if len(groups) > MAX_LINES else None
+    if colour is not None:  # a search's scattered values (an Optuna lr): points, coloured
+        shade = pd.to_numeric(summary[colour])
+        spread = shade[shade > 0]
+        norm = (
+            matplotlib.colors.LogNorm(spread.min(), spread.max())
+            if len(spread) == len(shade) and spread.max() > 10 * spread.min()
+            else None
+        )
+        dots = ax.scatter(x, mean * scale, c=shade, cmap="viridis", norm=norm, s=22)
+        fig.colorbar(dots, ax=ax, label=colour)
+        title = f"{title or metric}  ({len(groups)} combinations; colour: {colour})"
+    for values, block in groups if colour is None else ():
         values = values if isinstance(values, tuple) else (values,)
         label = None if values == (None,) else ", ".join(f"{c}={v}" for c, v in zip(lines, values))
         order = block.sort_values("params_mean").index
@@ -131,9 +145,21 @@ def sweep(summary: pd.DataFrame, metric: str, lines, path: Path, title: str = ""
         title=title or metric,
     )
     ax.grid(alpha=0.3)
-    if lines and set(lines) <= set(summary.columns):
-        ax.legend(title=None, fontsize=8)
+    if lines and set(lines) <= set(summary.columns) and colour is None:
+        if len(groups) <= MAX_LINES:
+            ax.legend(title=None, fontsize=8)
+        else:  # a legend of dozens of lines would cover the plot: summary.csv names them
+            ax.set_title(f"{title or metric}  ({len(groups)} lines; see summary.csv)")
     _save(fig, path)
+
+
+MAX_LINES = 12  # sweep.png names its lines in a legend up to this many
+
+
+def _colour_knob(summary: pd.DataFrame, lines: list[str]) -> str | None:
+    """The numeric line knob with the most values (an Optuna search's lr), to colour by."""
+    numeric = [c for c in lines if pd.api.types.is_numeric_dtype(summary[c])]
+    return max(numeric, key=lambda c: summary[c].nunique(), default=None)
 
 
 def heatmap(cells, path: Path, title: str = "") -> None:
