@@ -162,12 +162,12 @@ def _fixed(a: Estimate, value: float, log: bool = False) -> stats.Difference:
         logs = estimate(np.log(a.values))
         d = _fixed(logs, math.log(value))
         return stats.Difference(
-            math.exp(d.estimate), math.exp(d.low), math.exp(d.high), "ratio",
+            math.exp(d.estimate), math.exp(d.low), math.exp(d.high), "one-sample ratio",
             d.n_a, d.n_b, d.df, d.se,
         )  # fmt: skip
     half = a.ci
     return stats.Difference(
-        a.mean - value, a.mean - value - half, a.mean - value + half, "welch",
+        a.mean - value, a.mean - value - half, a.mean - value + half, "one-sample",
         a.n, a.n, a.n - 1, a.se,
     )  # fmt: skip
 
@@ -182,6 +182,8 @@ KINDS = {
     "paired": "paired t",
     "ratio": "Welch t on the logs",
     "paired ratio": "paired t on the logs",
+    "one-sample": "one-sample t",
+    "one-sample ratio": "one-sample t on the logs",
 }
 
 
@@ -293,7 +295,7 @@ def beyond(
     evidence = (
         f"{names[0]} {a.text(scale, unit)} against {names[1]} "
         f"{value * scale:.4g}{unit}: {_interval_text(d, scale, unit)}"
-    ).replace("Welch t", "one-sample t")  # the kind _fixed gives
+    )
     return _decide(claim, d, claimed, against, evidence, _few(a))
 
 

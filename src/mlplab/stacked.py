@@ -139,11 +139,12 @@ def stack_models(models: list[nn.Module], activation: str, sizes: list[int] | No
     widths = [[lin.out_features for lin in layer] for layer in linears]
     if sizes is None:
         sizes = [linears[0][0].in_features, *map(max, zip(*widths))]
-    first = linears[0][0].weight
-    params = first.new_zeros(len(models), _layout(sizes)[1])
+    slots, P = _layout(sizes)
+    params = linears[0][0].weight.new_zeros(len(models), P)
+    views = _layers(params, slots)
     with torch.no_grad():
         for k, layer in enumerate(linears):
-            for (W, b), lin in zip(_layers(params, _layout(sizes)[0]), layer):
+            for (W, b), lin in zip(views, layer):
                 W[k, : lin.in_features, : lin.out_features] = lin.weight.T
                 b[k, 0, : lin.out_features] = lin.bias
     return Stacked(params, list(sizes), widths, activation)
