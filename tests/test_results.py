@@ -4,9 +4,11 @@ The end-to-end tests (tests/test_sweep.py) run these through the real command; h
 rule is held on its own, on files written by hand.
 """
 
+import io
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sp
@@ -123,6 +125,63 @@ def test_the_summary_is_the_mean_std_and_t_interval_over_seeds_of_completed_runs
     # the failed run counts as failed; the pruned one neither in the means nor as failed
     assert summary.at["[4]", "n"] == 3 and summary.at["[4]", "n_failed"] == 1
     assert summary.at["[8]", "n"] == 1 and pd.isna(summary.at["[8]", "val_acc_ci95"])
+
+
+def _summary_by_loop(results: pd.DataFrame) -> pd.DataFrame:
+    """The summary computed the plain way, group by group and column by column."""
+    from mlplab.results import FINISHED, REPEATS, TEXT_COLUMNS, is_knob
+    from mlplab.stats import half_width
+
+    keys = [c for c in results.columns if is_knob(c) and c not in REPEATS]
+    outcomes = [c for c in results.columns if not is_knob(c) and c not in TEXT_COLUMNS
+                and c not in ("best_epoch", "trial") and pd.api.types.is_numeric_dtype(results[c])]  # fmt: skip
+    done = results["status"] == "completed"
+    rows = []
+    by = [results[k].astype(str) for k in keys]
+    for _, block in results.groupby(by, sort=False, dropna=False):
+        ok = block[done.loc[block.index]]
+        row = block.iloc[0][keys].to_dict()
+        for c in outcomes:
+            row[f"{c}_mean"] = ok[c].astype(float).mean() if len(ok) else None
+            row[f"{c}_std"] = ok[c].astype(float).std() if len(ok) > 1 else None
+            count = int(ok[c].notna().sum())
+            row[f"{c}_ci95"] = half_width(row[f"{c}_std"], count) if count > 1 else None
+        row["n"] = len(ok)
+        row["n_failed"] = int((~block["status"].isin(FINISHED)).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_the_summary_is_what_a_loop_over_groups_gives():
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(120):
+        status = rng.choice(["completed"] * 6 + ["failed", "pruned", "diverged"])
+        rows.append({
+            "hidden": rng.choice(["[4]", "[8, 8]", "[16]"]),
+            "optimizer.lr": rng.choice([0.1, 0.01, np.nan]),  # a knob some jobs lack
+            "seed": i,
+            "status": status,
+            "val_acc": None if status == "failed" or rng.random() < 0.1 else rng.random(),
+            "params": int(rng.integers(10, 100)),
+            "stopped_early": bool(rng.random() < 0.5),
+        })  # fmt: skip
+    rows.append({"hidden": "[32]", "optimizer.lr": 0.1, "seed": 0, "status": "failed",
+                 "val_acc": None, "params": 5, "stopped_early": False})  # a group with none done  # fmt: skip
+    results = pd.DataFrame(rows)
+    fast, plain = summarize_sweep(results), _summary_by_loop(results)
+    assert list(fast.columns) == list(plain.columns)
+    assert len(fast) == 10  # 3 widths x (2 lrs and none), and the failed [32]
+    pd.testing.assert_frame_equal(
+        fast.astype(object).where(fast.notna(), None),
+        plain.astype(object).where(plain.notna(), None),
+        check_exact=False,
+        rtol=1e-12,
+    )
+    # and as written: the same CSV to the last digit that is not rounding
+    a = pd.read_csv(io.StringIO(fast.to_csv(index=False)))
+    b = pd.read_csv(io.StringIO(plain.to_csv(index=False)))
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
 
 
 def test_collect_lists_a_recorded_job_without_a_result_as_incomplete(tmp_path):

@@ -349,7 +349,11 @@ def default_metric(frame) -> str:
 
 def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
     """Group completed rows over repeats (seeds, folds): mean, std, the half-width of the
-    mean's 95% t interval (``_ci95``) and n of every numeric outcome."""
+    mean's 95% t interval (``_ci95``) and n of every numeric outcome.
+
+    One groupby for every outcome at once (a search's 64 one-trial groups took 0.45 s as a
+    loop over groups, 0.02 s so); tests/test_results.py holds it to that loop.
+    """
     import pandas as pd
 
     from .stats import half_width
@@ -360,22 +364,26 @@ def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
         if not is_knob(c) and c not in (*TEXT_COLUMNS, "best_epoch", "trial")
         and pd.api.types.is_numeric_dtype(results[c])
     ]  # fmt: skip
-    # group on text, so that lists and missing values group like any other value
-    key_frame = results[keys].astype(str)
+    # group on text, so that lists and missing values group like any other value; groups
+    # are numbered in the order their first row comes
+    group = results.groupby(
+        [results[k].astype(str) for k in keys], sort=False, dropna=False
+    ).ngroup()
+    groups = range(group.max() + 1) if len(group) else range(0)
     done = results["status"] == "completed"
-    rows = []
-    for _, block in results.groupby([key_frame[k] for k in keys], sort=False, dropna=False):
-        ok = block[done.loc[block.index]]
-        row = block.iloc[0][keys].to_dict()
-        for c in outcomes:
-            row[f"{c}_mean"] = ok[c].mean() if len(ok) else None
-            row[f"{c}_std"] = ok[c].std() if len(ok) > 1 else None
-            count = int(ok[c].notna().sum())  # the t interval's half-width (mlplab.stats)
-            row[f"{c}_ci95"] = half_width(row[f"{c}_std"], count) if count > 1 else None
-        row["n"] = len(ok)
-        row["n_failed"] = int((~block["status"].isin(FINISHED)).sum())
-        rows.append(row)
-    return pd.DataFrame(rows)
+    ok = results.loc[done, outcomes].astype(float).groupby(group[done])
+    mean, std, count = (part.reindex(groups) for part in (ok.mean(), ok.std(), ok.count()))
+    # the t interval's half-width (mlplab.stats) per count: its t quantile, times the std
+    per_std = {n: half_width(1.0, n) for n in set(count.to_numpy().ravel().tolist()) if n > 1}
+    summary = results.loc[~group.duplicated(), keys].reset_index(drop=True)
+    for c in outcomes:
+        summary[f"{c}_mean"] = mean[c].to_numpy()
+        summary[f"{c}_std"] = std[c].to_numpy()
+        summary[f"{c}_ci95"] = std[c].to_numpy() * count[c].map(per_std).to_numpy(float)
+    summary["n"] = done.groupby(group).sum().reindex(groups).to_numpy()
+    failed = ~results["status"].isin(FINISHED)
+    summary["n_failed"] = failed.groupby(group).sum().reindex(groups).to_numpy()
+    return summary
 
 
 def column_named(name: str, columns, key: str = "sweep.plot_by") -> str:
