@@ -269,3 +269,26 @@ def test_sweep_png_of_a_search_colours_points_by_its_scattered_knob(tmp_path, dr
     few = summary[summary["lr"].isin(summary["lr"].iloc[:4])]
     plots.sweep(few, "val_acc", ["depth", "lr"], tmp_path / "grid.png")
     assert len(drawn["grid.png"]["legend"]) == 4 and drawn["grid.png"]["axes"] == 1
+
+
+def test_log_axes_are_labelled_in_plain_numbers_not_mathtext():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from mlplab.plots import _log
+
+    fig = Figure()
+    ax = fig.subplots()
+    ax.plot([1, 2, 3], [0.01, 0.5, 10])
+    _log(ax.yaxis)
+    ax.set_ylim(0.01, 10)
+    FigureCanvasAgg(fig).draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert {"0.01", "0.1", "1", "10"} <= set(labels)
+    assert not any("$" in label for label in labels)
+    assert ax.get_yscale() == "log"
+    # within one decade the minor ticks are labelled too, plainly (0.4, 0.6, ...)
+    ax.set_ylim(0.3, 0.9)
+    FigureCanvasAgg(fig).draw()
+    minor = [t.get_text() for t in ax.yaxis.get_minorticklabels() if t.get_text()]
+    assert minor and all(float(m) < 1 and "$" not in m for m in minor)
