@@ -95,3 +95,25 @@ def test_layers_csv_is_measured_on_the_fixed_sample_of_the_training_split(tmp_pa
         expected = [row[column] for row in sample]
         assert written[column].tolist() == pytest.approx(expected, rel=1e-5)
         assert written[column].tolist() != pytest.approx([r[column] for r in whole], rel=1e-5)
+
+
+def test_preloaded_data_is_what_the_groups_that_follow_train_on(tmp_path):
+    """A sweep loads its data before forking its workers (``preload``): the groups find it in
+    ``_load``'s cache instead of reading it again, and train as they would have."""
+    plain = job_module.run_group(jobs_for(tmp_path / "plain", "[4]", "[8]"))
+    job_module._load.cache_clear()
+    job_module.preload(jobs_for(tmp_path, "[4]")[0].settings)
+    assert job_module._load.cache_info().misses == 1
+    preloaded = job_module.run_group(jobs_for(tmp_path / "preloaded", "[4]", "[8]"))
+    info = job_module._load.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    assert [r["val_acc"] for r in preloaded] == [r["val_acc"] for r in plain]
+
+
+def test_preload_leaves_cuda_data_and_broken_files_to_the_workers(tmp_path):
+    job_module._load.cache_clear()
+    job_module.preload(make_settings(*FAST, "trainer.device=cuda"))  # never before a fork
+    broken = tmp_path / "nope.npz"
+    broken.write_bytes(b"not a zip archive")
+    job_module.preload(make_settings(*FAST, "dataset=file", f"dataset.path={broken}"))  # no raise
+    assert job_module._load.cache_info().currsize == 0

@@ -127,6 +127,24 @@ def _load(d, device, content: str | None) -> Dataset:
     return load(d, device)
 
 
+def preload(s: RunSettings) -> None:
+    """Load ``s``'s data in this process before it forks a sweep's workers, which then find
+    it in ``_load``'s cache: one read, shared, where each worker read its own copy at once
+    (an MNIST-sized file: ~0.45 s alone, 1.4 s for two at a time here, twice the memory).
+
+    Only where the data goes to the CPU for certain (``trainer.device=cpu``, or ``auto``
+    with a torch built without CUDA): asking a CUDA build for its devices before a fork
+    can leave the workers without them. Data that cannot be loaded is left to the
+    workers, whose jobs record why.
+    """
+    device = s.trainer.device
+    if device == "cpu" or (device == "auto" and not torch.backends.cuda.is_built()):
+        try:
+            _load(s.dataset, torch.device("cpu"), fingerprint(s.dataset))
+        except Exception:  # noqa: BLE001  (the same error reaches each job in its worker)
+            return
+
+
 def _threads_alone(s: RunSettings, data: Dataset) -> int:
     """Threads for a run that has the machine to itself (``grouping.threads_for``)."""
     samples = sum(len(X) for X in (data.X_train, data.X_val, data.X_test) if X is not None)

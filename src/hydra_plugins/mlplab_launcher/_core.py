@@ -434,9 +434,14 @@ def _on_pool(
     from concurrent.futures.process import BrokenProcessPool
 
     # Imported here, before the fork, so that every worker starts with torch loaded (two
-    # processes importing torch at once take ~3 s each here; a fork takes milliseconds).
-    import mlplab.job  # noqa: F401
+    # processes importing torch at once take ~3 s each here; a fork takes milliseconds),
+    # and with the data, when every group trains on the same.
+    import mlplab.job
     from mlplab.stacked import Stopped
+
+    datasets = {group[0].settings.dataset for group, *_ in tasks}
+    if len(datasets) == 1:
+        mlplab.job.preload(tasks[0][0][0].settings)
 
     # Fork starts a worker in milliseconds with torch loaded; but a lock that another
     # thread holds at the fork stays held in the child, so with threads alive (a notebook's
