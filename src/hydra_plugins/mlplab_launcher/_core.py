@@ -435,12 +435,13 @@ def _on_pool(
 
     # Imported here, before the fork, so that every worker starts with torch loaded (two
     # processes importing torch at once take ~3 s each here; a fork takes milliseconds),
-    # and with the data, when every group trains on the same.
+    # and with the data, when every group trains on the same (a fork server's workers
+    # start from the server, not from this process: they load their own).
     import mlplab.job
     from mlplab.stacked import Stopped
 
     datasets = {group[0].settings.dataset for group, *_ in tasks}
-    if len(datasets) == 1:
+    if method == "fork" and len(datasets) == 1:
         mlplab.job.preload(tasks[0][0][0].settings)
 
     # Fork starts a worker in milliseconds with torch loaded; but a lock that another
