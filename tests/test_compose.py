@@ -103,6 +103,28 @@ def test_groups_appends_deletes_dicts_and_hydra_overrides_match_hydra(job):
     assert len(configs.bases) == 1
 
 
+def test_a_searchs_many_values_of_one_key_match_hydra():
+    """A search asks for a new lr (a new override line) every trial: once Hydra has shown
+    that ``optimizer.lr=<float>`` sets just that leaf, other floats are set there directly."""
+    master, _ = sweep(["model.hidden=[4],[8]"])
+    configs = JobConfigs(loader(), master)
+    jobs = [
+        [f"optimizer.lr={lr}", f"model.hidden=[{w}]", f"seed={seed}", f"model.activation={act}",
+         f"trainer.figures={figures}"]
+        for lr, w, seed, act, figures in [
+            (0.0123, 4, 0, "tanh", "true"), (0.001, 8, 1, "relu", "false"),  # 0.001: the default
+            (0.5, 4, 2, "gelu", "true"), (1, 8, 3, "tanh", "false"),  # an int lr: converted
+            (3e-05, 4, 4, "rleu", "true"), (0.07, 8, 5, "relu", "false"),  # rleu: refused
+        ]
+    ]  # fmt: skip
+    for num, job in enumerate(jobs):
+        check_job(configs, master, job, num)
+    base = next(iter(configs.bases))
+    assert configs.leaves[(base, "optimizer.lr", float)] == ("optimizer", "lr")
+    assert configs.leaves[(base, "model.activation", str)] == ("model", "activation")
+    assert (base, "optimizer.lr", int) not in configs.leaves  # Hydra made the int a float
+
+
 def test_a_config_that_interpolates_its_own_keys_is_composed_whole():
     master, _ = sweep(["model.hidden=[4],[8]", "+trainer.stats_every=${trainer.epochs}"])
     configs = JobConfigs(loader(), master)
