@@ -262,9 +262,10 @@ def main() -> None:
         # What is left is the interpreter's exit, whose collections walk every object that
         # torch, pandas and matplotlib made (~0.1 s each, several of them): frozen, they are
         # skipped. Measured on the MNIST-sized single run of scripts/bench_real.py (wall
-        # 7.4 s, 4.9 s of it not training): its exit took 0.69 s, 0.14 s frozen; that is
-        # 11% of what is not training, past the 10% a trick must earn. The files are written
-        # and closed by now; nothing left needs a collection to finish.
+        # 7.4 s, 4.7-4.9 s of it not training), from result.json to the process's end, 3
+        # runs each: 0.71 s, 0.14 s frozen; that is 12% of what is not training, past the
+        # 10% a trick must earn. The files are written and closed by now; nothing left
+        # needs a collection to finish.
         gc.freeze()
     except KeyboardInterrupt as exc:
         _interrupted(isinstance(exc, Terminated))
