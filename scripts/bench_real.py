@@ -122,7 +122,9 @@ def _textbook(path: str, hidden: list[int], lr: float, seed: int, threads: int) 
 
 def _load(path: str) -> tuple[float, float, float]:
     """Seconds of np.load, of one float32 standardization pass, and of mlplab's data.load
-    (torch imported before the clocks start)."""
+    (torch imported before the clocks start, and numpy.random, which NumPy imports on first
+    use: ~6 ms, a one-time import that the middle size's ~15 ms would count as loading)."""
+    import numpy.random  # noqa: F401
     import torch  # noqa: F401
 
     from mlplab.data import load
