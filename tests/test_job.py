@@ -117,3 +117,29 @@ def test_preload_leaves_cuda_data_and_broken_files_to_the_workers(tmp_path):
     broken.write_bytes(b"not a zip archive")
     job_module.preload(make_settings(*FAST, "dataset=file", f"dataset.path={broken}"))  # no raise
     assert job_module._load.cache_info().currsize == 0
+
+
+def test_a_file_is_read_once_per_stamp_and_never_hashed_to_train(tmp_path):
+    """Training keys its loaded data by the file's path, size and modification time: a
+    group never hashes the file's content (``data.fingerprint`` is for the identities of a
+    sweep's results), and a file written anew is read anew."""
+    import numpy as np
+
+    from mlplab import data as data_module
+
+    path = tmp_path / "data.npz"
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3)).astype(np.float32)
+    np.savez(path, X=X, y=(X[:, 0] > 0).astype(int))
+    extra = ("dataset=file", f"dataset.path={path}")
+    job_module._load.cache_clear()
+    data_module._digest.cache_clear()
+    first = job_module.run_group(jobs_for(tmp_path / "a", "[4]", extra=extra))
+    again = job_module.run_group(jobs_for(tmp_path / "b", "[4]", extra=extra))
+    assert (job_module._load.cache_info().misses, job_module._load.cache_info().hits) == (1, 1)
+    assert data_module._digest.cache_info().misses == 0  # no content hash to train
+    assert first[0]["val_acc"] == again[0]["val_acc"]
+    np.savez(path, X=X[:40], y=(X[:40, 0] > 0).astype(int))  # written anew: a new stamp
+    smaller = job_module.run_group(jobs_for(tmp_path / "c", "[4]", extra=extra))
+    assert job_module._load.cache_info().misses == 2
+    assert smaller[0]["n_train"] < first[0]["n_train"]
