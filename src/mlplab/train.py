@@ -366,10 +366,10 @@ def fit(model: nn.Module, data: Dataset, s: RunSettings, loss: str, progress=Non
     epoch's weights back (Prechelt 1998, "Early stopping - but when?").
 
     Most sweep models are tiny, so the loop is built around per-step overhead, not
-    FLOPs: batches are gathered from the tensors on the device, gradients come
-    from ``autograd.grad`` (no ``.grad`` to zero), the optimizer is torch.optim's fused
-    update without the class around it, and metrics stay tensors until one host sync
-    per epoch.
+    FLOPs: each batch is gathered from the split's tensors on the device (no shuffled
+    copy of the split), gradients come from ``autograd.grad`` (no ``.grad`` to zero), the
+    optimizer is torch.optim's fused update without the class around it, and metrics
+    stay tensors until one host sync per epoch.
     """
     t: TrainerSettings = s.trainer
     o, patience = s.optimizer, t.early_stopping.patience
