@@ -266,11 +266,14 @@ def test_a_ctrl_c_during_an_import_still_ends_as_interrupted(monkeypatch, capsys
 
     monkeypatch.setattr(mlplab.cli, "run", run)
     monkeypatch.setattr("sys.argv", ["mlplab-run", "-m", "seed=0,1"])
+    # Python's own Ctrl-C handler, as a terminal's foreground process has it: a process that
+    # a shell starts in the background inherits SIGINT ignored, which main() leaves as it is
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(SystemExit) as exit_:
             mlplab.cli.main()
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, inherited)
     assert exit_.value.code == 130
     line = capsys.readouterr().err.strip()
     assert line.startswith("mlplab: interrupted; the same command resumes the sweep in ")
